@@ -1,0 +1,90 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "warren",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "warren", targets: ["warren"]),
+        .executable(name: "warren-sandbox", targets: ["warren-sandbox"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    ],
+    targets: [
+        // MARK: - C shims
+        .target(name: "CLinux", path: "Sources/CLinux"),
+        .systemLibrary(name: "CSeccompSystem", path: "Sources/CSeccompSystem",
+                       pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
+        .target(name: "CSeccomp", dependencies: ["CSeccompSystem"], path: "Sources/CSeccomp"),
+        .systemLibrary(name: "CCap", path: "Sources/CCap",
+                       pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),
+
+        // MARK: - Libraries
+        .target(name: "WarrenCore", swiftSettings: strict),
+        .target(name: "WarrenStore", dependencies: [
+            "WarrenCore",
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
+        .target(name: "RuntimeDriver", dependencies: [
+            "WarrenCore",
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "Sources/Drivers/RuntimeDriver", swiftSettings: strict),
+        .target(name: "NativeDriver", dependencies: [
+            "WarrenCore", "RuntimeDriver", "CLinux",
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "Sources/Drivers/NativeDriver", swiftSettings: strict),
+        .target(name: "NativeSandbox", dependencies: [
+            "WarrenCore", "CLinux", "CSeccomp", "CCap",
+        ], path: "Sources/NativeSandbox", swiftSettings: strict),
+        .target(name: "WarrenDaemon", dependencies: [
+            "WarrenCore", "WarrenStore", "RuntimeDriver", "NativeDriver", "CLinux",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ], swiftSettings: strict),
+        .target(name: "WarrenClient", dependencies: [
+            "WarrenCore",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ], swiftSettings: strict),
+        .target(name: "WarrenCLI", dependencies: [
+            "WarrenCore", "WarrenClient", "WarrenDaemon",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
+
+        // MARK: - Executables
+        .executableTarget(name: "warren", dependencies: ["WarrenCLI"], swiftSettings: strict),
+        .executableTarget(name: "warren-sandbox", dependencies: ["NativeSandbox"], swiftSettings: strict),
+
+        // MARK: - Tests
+        .testTarget(name: "WarrenCoreTests", dependencies: ["WarrenCore"]),
+        .testTarget(name: "WarrenStoreTests", dependencies: ["WarrenStore", "WarrenCore"]),
+        .testTarget(name: "NativeSandboxTests", dependencies: ["NativeSandbox", "WarrenCore"]),
+        .testTarget(name: "WarrenDaemonTests", dependencies: [
+            "WarrenDaemon", "WarrenCore", "WarrenStore", "RuntimeDriver",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
+        .testTarget(name: "IntegrationTests", dependencies: ["WarrenClient", "WarrenCore"]),
+    ]
+)

@@ -1,0 +1,123 @@
+import Logging
+import WarrenCore
+
+/// A way of running sandboxes: the native Linux sandbox, Docker, ...
+///
+/// The daemon's `SandboxManager` owns state and lifecycle; a driver only does what
+/// it is told and reports truthfully what it enforces. Optional operations have
+/// default implementations that throw `.unsupported`.
+public protocol RuntimeDriver: Sendable {
+    /// The name clients select the driver by (`native`, `docker`).
+    var name: String { get }
+
+    /// Whether the driver can run sandboxes on this host, and why not.
+    func availability() async -> DriverAvailability
+
+    /// What this driver enforces on this host, dimension by dimension.
+    func capabilities() async -> CapabilityReport
+
+    /// Prepares everything a sandbox needs without starting a process. On failure
+    /// nothing is left behind.
+    func create(id: String, spec: SandboxSpec) async throws
+
+    /// Starts the sandbox's main process; returns once it runs.
+    func start(id: String) async throws -> DriverRunInfo
+
+    /// Waits for the main process to end (works for re-adopted sandboxes too).
+    func wait(id: String) async throws -> DriverExit
+
+    /// SIGTERM, then after `grace` every process of the sandbox is killed.
+    func stop(id: String, grace: Duration) async throws
+
+    /// Removes everything the driver made for the sandbox. Idempotent; kills what still runs.
+    func remove(id: String) async throws
+
+    /// Current state of one sandbox as the driver sees it.
+    func inspect(id: String) async throws -> DriverStatus
+
+    /// Every sandbox the driver holds resources for, for start-up reconciliation.
+    func list() async throws -> [String]
+
+    /// The sandbox's output, from the start; with `follow`, until it exits.
+    func logs(id: String, follow: Bool) async throws -> AsyncThrowingStream<LogRecord.Decoded, any Error>
+
+    /// Runs a further process inside a running sandbox.
+    func exec(id: String, request: ExecRequest) async throws -> ExecSession
+}
+
+extension RuntimeDriver {
+    public func exec(id: String, request: ExecRequest) async throws -> ExecSession {
+        throw WarrenError(.unsupported, "driver \(name) does not support exec")
+    }
+}
+
+public struct DriverAvailability: Sendable, Equatable {
+    public var available: Bool
+    public var detail: String?
+    public init(available: Bool, detail: String? = nil) { self.available = available; self.detail = detail }
+}
+
+public struct DriverRunInfo: Sendable, Equatable {
+    public var pid: Int32
+    public init(pid: Int32) { self.pid = pid }
+}
+
+public struct DriverExit: Sendable, Equatable {
+    public var exitCode: Int32
+    /// `exited`, `timeout`, `killed`, `failed`, `lost`.
+    public var reason: String
+    public var error: String?
+    public init(exitCode: Int32, reason: String, error: String? = nil) {
+        self.exitCode = exitCode; self.reason = reason; self.error = error
+    }
+}
+
+public enum DriverStatus: Sendable, Equatable {
+    /// Created but never started.
+    case created
+    case running(pid: Int32)
+    case exited(DriverExit)
+    /// The driver holds nothing for this id.
+    case missing
+}
+
+/// A process started by `exec`: its output ends with an `exit` chunk.
+public struct ExecSession: Sendable {
+    public var output: AsyncThrowingStream<OutputChunk, any Error>
+    public var writeStdin: @Sendable ([UInt8]) async throws -> Void
+    public var closeStdin: @Sendable () async throws -> Void
+    public var resize: @Sendable (_ rows: UInt16, _ cols: UInt16) async throws -> Void
+    public var signal: @Sendable (_ signal: Int32) async throws -> Void
+
+    public init(output: AsyncThrowingStream<OutputChunk, any Error>,
+                writeStdin: @escaping @Sendable ([UInt8]) async throws -> Void,
+                closeStdin: @escaping @Sendable () async throws -> Void,
+                resize: @escaping @Sendable (UInt16, UInt16) async throws -> Void,
+                signal: @escaping @Sendable (Int32) async throws -> Void) {
+        self.output = output; self.writeStdin = writeStdin; self.closeStdin = closeStdin
+        self.resize = resize; self.signal = signal
+    }
+}
+
+/// Drivers by name, with the daemon's default.
+public struct DriverRegistry: Sendable {
+    public let drivers: [String: any RuntimeDriver]
+    public let defaultName: String
+
+    public init(_ drivers: [any RuntimeDriver], defaultName: String) {
+        var byName: [String: any RuntimeDriver] = [:]
+        for d in drivers { byName[d.name] = d }
+        self.drivers = byName
+        self.defaultName = defaultName
+    }
+
+    public func driver(named name: String?) throws -> any RuntimeDriver {
+        let n = name ?? defaultName
+        guard let d = drivers[n] else {
+            throw WarrenError(.invalidArgument, "unknown driver '\(n)' (have: \(drivers.keys.sorted().joined(separator: ", ")))")
+        }
+        return d
+    }
+
+    public var names: [String] { drivers.keys.sorted() }
+}

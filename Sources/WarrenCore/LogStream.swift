@@ -1,0 +1,55 @@
+import Foundation
+
+/// Output streams a sandbox writes.
+public enum LogStream: UInt8, Sendable, Codable {
+    case stdout = 1
+    case stderr = 2
+
+    public var name: String { self == .stdout ? "stdout" : "stderr" }
+}
+
+/// The on-disk log format the sandbox helper writes and the daemon reads.
+///
+/// Each record is a 16-byte header — stream (1 byte), 3 reserved, payload length
+/// (UInt32 big-endian), wall time in nanoseconds since 1970 (UInt64 big-endian) —
+/// followed by the payload. Appending never rewrites earlier records, so a reader
+/// can follow the file while the helper writes.
+public enum LogRecord {
+    public static let headerSize = 16
+
+    public static func encode(stream: LogStream, payload: some Collection<UInt8>, timeNanos: UInt64) -> [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(headerSize + payload.count)
+        out.append(stream.rawValue)
+        out.append(contentsOf: [0, 0, 0])
+        let len = UInt32(payload.count)
+        for shift in stride(from: 24, through: 0, by: -8) { out.append(UInt8((len >> UInt32(shift)) & 0xff)) }
+        for shift in stride(from: 56, through: 0, by: -8) { out.append(UInt8((timeNanos >> UInt64(shift)) & 0xff)) }
+        out.append(contentsOf: payload)
+        return out
+    }
+
+    public struct Decoded: Sendable, Equatable {
+        public var stream: LogStream
+        public var timeNanos: UInt64
+        public var payload: [UInt8]
+        public var date: Date { Date(timeIntervalSince1970: Double(timeNanos) / 1e9) }
+    }
+
+    /// Decodes whole records from `buffer` starting at `offset`; returns them and the
+    /// offset just past the last whole record (a partial tail is left for later).
+    public static func decode(_ buffer: [UInt8], from offset: Int = 0) -> (records: [Decoded], next: Int) {
+        var records: [Decoded] = []
+        var i = offset
+        while buffer.count - i >= headerSize {
+            let len = Int(buffer[i + 4]) << 24 | Int(buffer[i + 5]) << 16 | Int(buffer[i + 6]) << 8 | Int(buffer[i + 7])
+            guard buffer.count - i - headerSize >= len else { break }
+            var t: UInt64 = 0
+            for k in 0..<8 { t = t << 8 | UInt64(buffer[i + 8 + k]) }
+            let stream = LogStream(rawValue: buffer[i]) ?? .stdout
+            records.append(Decoded(stream: stream, timeNanos: t, payload: Array(buffer[(i + headerSize)..<(i + headerSize + len)])))
+            i += headerSize + len
+        }
+        return (records, i)
+    }
+}

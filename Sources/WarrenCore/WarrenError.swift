@@ -1,0 +1,65 @@
+/// The one error type that crosses module and wire boundaries.
+///
+/// It round-trips as JSON `{"code": ..., "message": ...}` so the CLI prints exactly
+/// what the daemon meant. Low-level modules throw their own small enums and convert
+/// at their edge.
+public struct WarrenError: Error, Codable, Sendable, Equatable, CustomStringConvertible {
+    public var code: Code
+    public var message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(code.rawValue): \(message)" }
+
+    /// An extensible error code. New codes are added as static members.
+    public struct Code: RawRepresentable, Codable, Sendable, Hashable, ExpressibleByStringLiteral {
+        public var rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        public init(stringLiteral value: String) { self.rawValue = value }
+        public init(from decoder: any Decoder) throws {
+            rawValue = try decoder.singleValueContainer().decode(String.self)
+        }
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.singleValueContainer()
+            try c.encode(rawValue)
+        }
+
+        public static let invalidArgument: Code = "invalid_argument"
+        public static let notFound: Code = "not_found"
+        public static let alreadyExists: Code = "already_exists"
+        public static let conflict: Code = "conflict"
+        public static let invalidState: Code = "invalid_state"
+        public static let unsupported: Code = "unsupported"
+        public static let unauthorized: Code = "unauthorized"
+        public static let forbidden: Code = "forbidden"
+        public static let unavailable: Code = "unavailable"
+        public static let timeout: Code = "timeout"
+        public static let internalError: Code = "internal"
+    }
+}
+
+extension WarrenError {
+    /// The HTTP status that carries this error on the wire.
+    public var httpStatus: Int {
+        switch code {
+        case .invalidArgument: 400
+        case .unauthorized: 401
+        case .forbidden: 403
+        case .notFound: 404
+        case .alreadyExists, .conflict, .invalidState: 409
+        case .unsupported: 501
+        case .unavailable: 503
+        case .timeout: 504
+        default: 500
+        }
+    }
+
+    /// Wraps any error as a `WarrenError`, keeping one that already is.
+    public static func wrap(_ error: any Error, _ code: Code = .internalError) -> WarrenError {
+        if let e = error as? WarrenError { return e }
+        return WarrenError(code, String(describing: error))
+    }
+}
