@@ -43,12 +43,13 @@ let package = Package(
             "WarrenCore",
             .product(name: "Logging", package: "swift-log"),
         ], path: "Sources/Drivers/RuntimeDriver", swiftSettings: strict),
+        .target(name: "LinuxSupport", dependencies: ["WarrenCore", "CLinux"], swiftSettings: strict),
         .target(name: "NativeDriver", dependencies: [
-            "WarrenCore", "RuntimeDriver", "CLinux",
+            "WarrenCore", "RuntimeDriver", "LinuxSupport", "CLinux",
             .product(name: "Logging", package: "swift-log"),
         ], path: "Sources/Drivers/NativeDriver", swiftSettings: strict),
         .target(name: "NativeSandbox", dependencies: [
-            "WarrenCore", "CLinux", "CSeccomp", "CCap",
+            "WarrenCore", "LinuxSupport", "CLinux", "CSeccomp", "CCap",
         ], path: "Sources/NativeSandbox", swiftSettings: strict),
         .target(name: "WarrenDaemon", dependencies: [
             "WarrenCore", "WarrenStore", "RuntimeDriver", "NativeDriver", "CLinux",
@@ -80,11 +81,11 @@ let package = Package(
         // MARK: - Tests
         .testTarget(name: "WarrenCoreTests", dependencies: ["WarrenCore"]),
         .testTarget(name: "WarrenStoreTests", dependencies: ["WarrenStore", "WarrenCore"]),
-        .testTarget(name: "NativeSandboxTests", dependencies: ["NativeSandbox", "WarrenCore"]),
+        .testTarget(name: "NativeSandboxTests", dependencies: ["NativeSandbox", "LinuxSupport", "WarrenCore"]),
         .testTarget(name: "WarrenDaemonTests", dependencies: [
             "WarrenDaemon", "WarrenCore", "WarrenStore", "RuntimeDriver",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
-        .testTarget(name: "IntegrationTests", dependencies: ["WarrenClient", "WarrenCore"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["WarrenClient", "WarrenCore", "LinuxSupport"]),
     ]
 )

@@ -122,3 +122,80 @@ int warren_set_winsize(int fd, unsigned short rows, unsigned short cols) {
     return ioctl(fd, TIOCSWINSZ, &ws);
 }
 #endif
+
+#if defined(__linux__)
+#include <net/if.h>
+#include <sys/socket.h>
+
+int warren_loopback_up(void) {
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof(ifr));
+    strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+    if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0) { int e = errno; close(fd); errno = e; return -1; }
+    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    int rc = ioctl(fd, SIOCSIFFLAGS, &ifr);
+    int e = errno;
+    close(fd);
+    errno = e;
+    return rc;
+}
+
+int warren_setns_pidfd(int pidfd, int nstype) { return (int)syscall(SYS_setns, pidfd, nstype); }
+#endif
+
+#if defined(__linux__)
+#include <stdlib.h>
+#include <sys/signalfd.h>
+
+const int WARREN_O_PATH = O_PATH;
+const int WARREN_CLOSE_RANGE_CLOEXEC = 4;
+
+int warren_pipe2(int fds[2], int flags) { return pipe2(fds, flags); }
+int warren_unshare(int flags) { return unshare(flags); }
+int warren_setresuid(uid_t r, uid_t e, uid_t s) { return setresuid(r, e, s); }
+int warren_setresgid(gid_t r, gid_t e, gid_t s) { return setresgid(r, e, s); }
+
+static void fill_set(sigset_t *set, const int *signals, int count) {
+    sigemptyset(set);
+    for (int i = 0; i < count; i++) sigaddset(set, signals[i]);
+}
+
+int warren_signalfd(const int *signals, int count, int nonblock) {
+    sigset_t set;
+    fill_set(&set, signals, count);
+    return signalfd(-1, &set, SFD_CLOEXEC | (nonblock ? SFD_NONBLOCK : 0));
+}
+
+int warren_signalfd_read(int fd) {
+    struct signalfd_siginfo info;
+    for (;;) {
+        ssize_t n = read(fd, &info, sizeof(info));
+        if (n == (ssize_t)sizeof(info)) return (int)info.ssi_signo;
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN) return 0;
+        return -1;
+    }
+}
+
+int warren_sigmask(int how, const int *signals, int count) {
+    sigset_t set;
+    fill_set(&set, signals, count);
+    int h = how == 0 ? SIG_BLOCK : (how == 1 ? SIG_UNBLOCK : SIG_SETMASK);
+    return sigprocmask(h, &set, NULL);
+}
+
+int warren_openpty(int *slave) {
+    int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0) return -1;
+    char name[128];
+    if (grantpt(master) < 0 || unlockpt(master) < 0 || ptsname_r(master, name, sizeof(name)) != 0) {
+        int e = errno; close(master); errno = e; return -1;
+    }
+    int s = open(name, O_RDWR | O_NOCTTY);
+    if (s < 0) { int e = errno; close(master); errno = e; return -1; }
+    *slave = s;
+    return master;
+}
+#endif

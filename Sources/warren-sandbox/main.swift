@@ -1,1 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import NativeSandbox
+
+exit(HelperCommand.main(CommandLine.arguments))

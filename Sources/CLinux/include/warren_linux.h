@@ -20,6 +20,24 @@ int warren_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a
 int warren_ioctl_int(int fd, unsigned long request, int value);
 int warren_set_ctty(int fd);
 int warren_set_winsize(int fd, unsigned short rows, unsigned short cols);
+int warren_loopback_up(void);
+int warren_setns_pidfd(int pidfd, int nstype);
+
+/// GNU extensions the Glibc Swift module does not expose.
+int warren_pipe2(int fds[2], int flags);
+int warren_unshare(int flags);
+int warren_setresuid(uid_t r, uid_t e, uid_t s);
+int warren_setresgid(gid_t r, gid_t e, gid_t s);
+/// A signalfd for the given signals (which the caller must block), close-on-exec.
+int warren_signalfd(const int *signals, int count, int nonblock);
+/// Reads one signal from a signalfd: its number, 0 when none is pending (nonblocking), -1 on error.
+int warren_signalfd_read(int fd);
+/// Blocks (how=0) or unblocks (how=1) signals, or sets the mask to exactly them (how=2).
+int warren_sigmask(int how, const int *signals, int count);
+/// Opens a new pty pair: returns master, stores the slave fd.
+int warren_openpty(int *slave);
+extern const int WARREN_O_PATH;
+extern const int WARREN_CLOSE_RANGE_CLOEXEC;
 
 /// Constants that are macros or absent from older headers.
 extern const uint64_t WARREN_MOUNT_ATTR_RDONLY;

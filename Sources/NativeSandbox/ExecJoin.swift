@@ -1,0 +1,89 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLinux
+import Foundation
+import LinuxSupport
+import WarrenCore
+
+/// `warren-sandbox exec`: runs one more process inside a running sandbox.
+///
+/// Joins the sandbox's cgroup and every namespace of its init through a pidfd, then
+/// forks so the process is inside the sandbox's pid namespace, and applies the same
+/// user, capabilities, no_new_privs and seccomp as the main process. Its stdio are
+/// the helper's own; the helper exits with the process's exit code.
+public struct ExecJoin {
+    let bundle: SandboxBundle
+    let config: HelperLaunchConfig
+    let exec: HelperExecConfig
+
+    public init(bundlePath: String, execJSON: String) throws {
+        bundle = SandboxBundle(path: bundlePath)
+        guard let data = readFileIfPresent(bundle.configFile) else {
+            throw SandboxSetupError("no config.json in \(bundlePath)")
+        }
+        config = try WarrenJSON.decoder().decode(HelperLaunchConfig.self, from: Data(data))
+        exec = try WarrenJSON.decoder().decode(HelperExecConfig.self, from: Data(execJSON.utf8))
+    }
+
+    public func run() -> Int32 {
+        _ = warren_prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+        do {
+            return try joinAndRun()
+        } catch {
+            FileHandle.standardError.write(Data("warren-sandbox: exec: \(error)\n".utf8))
+            return 126
+        }
+    }
+
+    private func joinAndRun() throws -> Int32 {
+        guard let data = readFileIfPresent(bundle.stateFile),
+              let state = try? WarrenJSON.decoder().decode(HelperState.self, from: Data(data)),
+              access(bundle.exitFile, F_OK) != 0,
+              processIsAlive(state.helperPID, startTime: state.helperStartTime)
+        else { throw SandboxSetupError("sandbox \(config.id) is not running") }
+
+        let pidfd = try syscallRetrying("pidfd_open") { warren_pidfd_open(state.initPID) }
+        if let layout = CgroupLayout.detect() {
+            try SandboxCgroup(layout: layout, relativePath: config.cgroupPath).add(pid: getpid())
+        }
+        let flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP
+        try syscallRetrying("setns") { warren_setns_pidfd(pidfd, Int32(flags)) }
+        close(pidfd)
+        try syscallRetrying("setresgid") { warren_setresgid(0, 0, 0) }
+        try syscallRetrying("setresuid") { warren_setresuid(0, 0, 0) }
+
+        let handled = [SIGCHLD] + SandboxInit.forwarded
+        _ = warren_sigmask(0, handled, Int32(handled.count))
+        let sfd = warren_signalfd(handled, Int32(handled.count), 0)
+
+        var errPipe: [Int32] = [0, 0]
+        try syscallRetrying("pipe2") { warren_pipe2(&errPipe, O_CLOEXEC) }
+        let workload = Workload(
+            command: exec.command, env: config.env + exec.env, workdir: exec.workdir ?? config.workdir,
+            user: exec.user ?? config.user, capAdd: config.capAdd, limits: config.limits, tty: exec.tty,
+            hostname: config.hostname)
+        let pid = fork()
+        if pid == 0 {
+            close(errPipe[0])
+            workload.exec(errorFD: errPipe[1])
+        }
+        guard pid > 0 else { throw SyscallError("fork", errno: errno) }
+        close(errPipe[1])
+        let failure = (try? readAll(errPipe[0])) ?? []
+        close(errPipe[0])
+        if !failure.isEmpty {
+            var st: Int32 = 0
+            waitpid(pid, &st, 0)
+            FileHandle.standardError.write(Data("warren-sandbox: exec: \(String(decoding: failure, as: UTF8.self))\n".utf8))
+            return failure.starts(with: Array("exec: \"".utf8)) ? 127 : 126
+        }
+        while true {
+            let sig = warren_signalfd_read(sfd)
+            if sig <= 0 { return 1 }
+            if sig != SIGCHLD { kill(pid, sig); continue }
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == pid { return ExitStatus.code(fromWaitStatus: status) }
+        }
+    }
+}

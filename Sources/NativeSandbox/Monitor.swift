@@ -1,0 +1,232 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLinux
+import Foundation
+import LinuxSupport
+import WarrenCore
+
+/// The helper process the daemon spawns for one sandbox (`warren-sandbox start`).
+///
+/// It stays in the host's namespaces for the sandbox's whole life: builds the
+/// rootfs in a private mount namespace, creates the cgroup, clones the sandbox's
+/// init into fresh namespaces, then writes the sandbox's output to its log, enforces
+/// the timeout, forwards signals, and records the exit. It runs in its own session,
+/// so a crashed or restarted daemon does not take the sandbox with it.
+public struct Monitor {
+    let bundle: SandboxBundle
+    let config: HelperLaunchConfig
+    /// Pipe to the daemon: `ok <pid>` or `error <message>`, then closed.
+    let readyFD: Int32
+
+    public init(bundlePath: String, readyFD: Int32) throws {
+        bundle = SandboxBundle(path: bundlePath)
+        guard let data = readFileIfPresent(bundle.configFile) else {
+            throw SandboxSetupError("no config.json in \(bundlePath)")
+        }
+        config = try WarrenJSON.decoder().decode(HelperLaunchConfig.self, from: Data(data))
+        self.readyFD = readyFD
+    }
+
+    static let namespaceFlags = UInt64(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC)
+
+    /// Runs the sandbox to its end; returns the helper's own exit code.
+    public func run() -> Int32 {
+        _ = warren_prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+        _ = warren_prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        if readyFD >= 0 { _ = fcntl(readyFD, F_SETFD, FD_CLOEXEC) }
+
+        let handled = [SIGCHLD] + SandboxInit.forwarded
+        _ = warren_sigmask(0, handled, Int32(handled.count))
+        let signalFD = warren_signalfd(handled, Int32(handled.count), 1)
+
+        let cgroup = CgroupLayout.detect().map { SandboxCgroup(layout: $0, relativePath: config.cgroupPath) }
+        let started: Started
+        do {
+            started = try start(cgroup: cgroup)
+        } catch {
+            cgroup.map { try? $0.remove() }
+            report("error \(error)")
+            record(HelperExit(exitCode: 127, reason: "failed", error: "\(error)", finishedAt: Date()))
+            return 1
+        }
+        report("ok \(started.initPID)")
+        let exit = superviseUntilExit(started, signalFD: signalFD, cgroup: cgroup)
+        try? cgroup?.remove()
+        record(exit)
+        return 0
+    }
+
+    struct Started {
+        var initPID: Int32
+        var outputFDs: [(fd: Int32, stream: LogStream)]
+        var logFD: Int32
+    }
+
+    // MARK: - Start
+
+    private func start(cgroup: SandboxCgroup?) throws -> Started {
+        try makeDirectories(bundle.logsDir, mode: 0o700)
+        try makeDirectories(bundle.runDir, mode: 0o755)
+        let logFD = try syscallRetrying("open", bundle.logFile) {
+            open(bundle.logFile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        }
+        if let cgroup { try cgroup.create(limits: config.limits) }
+
+        try syscallRetrying("warren_unshare(CLONE_NEWNS)") { warren_unshare(CLONE_NEWNS) }
+        try syscallRetrying("mount(rprivate)", "/") { mount(nil, "/", nil, UInt(MS_REC | MS_PRIVATE), nil) }
+        let usernsFD = try IDMapping.makeUserNamespaceFD(config.idMap)
+        try RootfsBuilder(config: config, bundle: bundle, usernsFD: usernsFD).build()
+        close(usernsFD)
+
+        let stdio = try makeStdio()
+        var goPipe: [Int32] = [0, 0]
+        var statusPipe: [Int32] = [0, 0]
+        try syscallRetrying("pipe2") { warren_pipe2(&goPipe, O_CLOEXEC) }
+        try syscallRetrying("pipe2") { warren_pipe2(&statusPipe, O_CLOEXEC) }
+
+        let pid = warren_clone_fork(Self.namespaceFlags)
+        if pid == 0 {
+            close(goPipe[1]); close(statusPipe[0]); close(logFD)
+            for (fd, _) in stdio.parentEnds { close(fd) }
+            if readyFD >= 0 { close(readyFD) }
+            SandboxInit(config: config, bundle: bundle, goFD: goPipe[0], statusFD: statusPipe[1], stdio: stdio.childEnds).run()
+        }
+        guard pid > 0 else { throw SyscallError("clone(namespaces)", errno: errno) }
+        close(goPipe[0]); close(statusPipe[1])
+        close(stdio.childEnds.0); close(stdio.childEnds.1); close(stdio.childEnds.2)
+        do {
+            try IDMapping.write(config.idMap, to: pid)
+            try cgroup?.add(pid: pid)
+            try writeAll(goPipe[1], "g")
+            close(goPipe[1])
+            let status = String(decoding: try readAll(statusPipe[0]), as: UTF8.self)
+            close(statusPipe[0])
+            guard status == "OK" else {
+                throw SandboxSetupError(status.hasPrefix("E:") ? String(status.dropFirst(2)) : "sandbox init exited during setup")
+            }
+        } catch {
+            kill(pid, SIGKILL)
+            var st: Int32 = 0
+            waitpid(pid, &st, 0)
+            throw error
+        }
+        let state = HelperState(helperPID: getpid(), helperStartTime: processStartTime(getpid()) ?? 0, initPID: pid)
+        try writeFileAtomically(bundle.stateFile, Array(try WarrenJSON.encoder().encode(state)))
+        return Started(initPID: pid, outputFDs: stdio.parentEnds, logFD: logFD)
+    }
+
+    private struct Stdio {
+        var childEnds: (Int32, Int32, Int32)
+        var parentEnds: [(fd: Int32, stream: LogStream)]
+    }
+
+    private func makeStdio() throws -> Stdio {
+        let devnull = try syscallRetrying("open", "/dev/null") { open("/dev/null", O_RDONLY) }
+        if config.tty {
+            var slave: Int32 = -1
+            let master = try syscallRetrying("openpty") { warren_openpty(&slave) }
+            _ = warren_set_winsize(slave, 24, 80)
+            close(devnull)
+            return Stdio(childEnds: (slave, dup(slave), dup(slave)), parentEnds: [(master, .stdout)])
+        }
+        var out: [Int32] = [0, 0]
+        var err: [Int32] = [0, 0]
+        try syscallRetrying("pipe2") { warren_pipe2(&out, O_CLOEXEC) }
+        try syscallRetrying("pipe2") { warren_pipe2(&err, O_CLOEXEC) }
+        // The child's ends must survive into the sandbox: drop close-on-exec there.
+        _ = fcntl(out[1], F_SETFD, 0)
+        _ = fcntl(err[1], F_SETFD, 0)
+        return Stdio(childEnds: (devnull, out[1], err[1]), parentEnds: [(out[0], .stdout), (err[0], .stderr)])
+    }
+
+    // MARK: - Supervise
+
+    private func superviseUntilExit(_ s: Started, signalFD: Int32, cgroup: SandboxCgroup?) -> HelperExit {
+        let deadline = config.limits.timeoutSeconds.map { monotonicNow() + $0 }
+        var timedOut = false
+        var exitCode: Int32?
+        var open = s.outputFDs
+        var buffer = [UInt8](repeating: 0, count: 65536)
+
+        while exitCode == nil || !open.isEmpty {
+            var fds = open.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
+            fds.append(pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0))
+            var timeout: Int32 = -1
+            if exitCode != nil {
+                timeout = 2000  // drain what is left; sandbox processes are gone
+            } else if let d = deadline, !timedOut {
+                timeout = Int32(max(0, min(Double(Int32.max / 2), (d - monotonicNow()) * 1000)))
+            }
+            let n = poll(&fds, nfds_t(fds.count), timeout)
+            if n < 0 && errno == EINTR { continue }
+            if n == 0 {
+                if exitCode != nil { break }
+                timedOut = true
+                if let cgroup { cgroup.killAll() } else { kill(s.initPID, SIGKILL) }
+                continue
+            }
+            for (i, p) in fds.enumerated() where p.revents != 0 {
+                if p.fd == signalFD {
+                    if let code = handleSignals(signalFD, initPID: s.initPID) { exitCode = code }
+                    continue
+                }
+                let r = read(p.fd, &buffer, buffer.count)
+                if r > 0 {
+                    let record = LogRecord.encode(stream: open[i].stream, payload: buffer[0..<r], timeNanos: wallNanos())
+                    try? writeAll(s.logFD, record)
+                } else if r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN) {
+                    close(p.fd)
+                    open.removeAll { $0.fd == p.fd }
+                }
+            }
+        }
+        for o in open { close(o.fd) }
+        close(s.logFD)
+        let code = exitCode ?? 137
+        return HelperExit(exitCode: code, reason: timedOut ? "timeout" : (code == 137 ? "killed" : "exited"), finishedAt: Date())
+    }
+
+    /// Forwards stop signals to init; returns init's exit code once it has exited.
+    private func handleSignals(_ fd: Int32, initPID: Int32) -> Int32? {
+        var result: Int32?
+        while true {
+            let sig = warren_signalfd_read(fd)
+            if sig <= 0 { break }
+            if sig != SIGCHLD { kill(initPID, sig); continue }
+            while true {
+                var status: Int32 = 0
+                let p = waitpid(-1, &status, WNOHANG)
+                if p <= 0 { break }
+                if p == initPID { result = ExitStatus.code(fromWaitStatus: status) }
+            }
+        }
+        return result
+    }
+
+    // MARK: - Reporting
+
+    private func report(_ line: String) {
+        guard readyFD >= 0 else { return }
+        try? writeAll(readyFD, line + "\n")
+        close(readyFD)
+    }
+
+    private func record(_ exit: HelperExit) {
+        if let data = try? WarrenJSON.encoder().encode(exit) {
+            try? writeFileAtomically(bundle.exitFile, Array(data))
+        }
+    }
+}
+
+func monotonicNow() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+func wallNanos() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}

@@ -1,0 +1,129 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLinux
+import LinuxSupport
+import WarrenCore
+
+/// Builds a sandbox's root filesystem in the monitor's private mount namespace.
+///
+/// The read-only lower layer is attached through an id-mapped mount so files owned
+/// by host root appear owned by sandbox root; an overlay with a per-sandbox upper
+/// directory sits on top, so the source is never modified. Everything is mounted in
+/// a mount namespace only the sandbox's processes share: when they are gone, so are
+/// the mounts, and the host never sees them.
+struct RootfsBuilder {
+    let config: HelperLaunchConfig
+    let bundle: SandboxBundle
+    let usernsFD: Int32
+
+    func build() throws {
+        guard let lower = config.lowerDirs.first else { throw SandboxSetupError("no root filesystem given") }
+        var st = stat()
+        guard stat(lower, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
+            throw SandboxSetupError("root filesystem \(lower) is not a directory")
+        }
+        for dir in [bundle.lowerMount, bundle.rootfsMount, bundle.upperDir, bundle.workDir] {
+            try makeDirectories(dir, mode: 0o700)
+        }
+        let hostRoot = config.idMap.hostID
+        try syscallRetrying("chown", bundle.upperDir) { chown(bundle.upperDir, hostRoot, hostRoot) }
+        try syscallRetrying("chmod", bundle.upperDir) { chmod(bundle.upperDir, st.st_mode & 0o7777) }
+        try syscallRetrying("chown", bundle.workDir) { chown(bundle.workDir, hostRoot, hostRoot) }
+
+        try attachIDMapped(source: lower, targetPath: bundle.lowerMount, attrs: WARREN_MOUNT_ATTR_RDONLY)
+        let options = "lowerdir=\(bundle.lowerMount),upperdir=\(bundle.upperDir),workdir=\(bundle.workDir)"
+        try syscallRetrying("mount(overlay)", bundle.rootfsMount) {
+            mount("overlay", bundle.rootfsMount, "overlay", UInt(MS_NODEV), options)
+        }
+        let rootFD = try syscallRetrying("open", bundle.rootfsMount) {
+            open(bundle.rootfsMount, WARREN_O_PATH | O_DIRECTORY | O_CLOEXEC)
+        }
+        defer { close(rootFD) }
+        for dir in ["/proc", "/sys", "/dev", "/tmp", "/etc"] {
+            let fd = try InRoot.open(rootFD, dir, create: .directory, owner: hostRoot)
+            close(fd)
+        }
+        // Files Docker writes so names resolve with network none.
+        for (path, content) in [("/etc/hostname", config.hostname + "\n"),
+                                ("/etc/hosts", "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t\(config.hostname)\n")] {
+            let fd = try InRoot.open(rootFD, path, create: .file, owner: hostRoot, writable: true)
+            defer { close(fd) }
+            _ = ftruncate(fd, 0)
+            try writeAll(fd, content)
+        }
+        for m in config.mounts { try bind(m, rootFD: rootFD) }
+    }
+
+    /// Bind-mounts a host path into the rootfs: target resolved inside the root,
+    /// never following a symlink out of it; nosuid, nodev, id-mapped.
+    private func bind(_ m: MountSpec, rootFD: Int32) throws {
+        var st = stat()
+        guard stat(m.source, &st) == 0 else {
+            throw SandboxSetupError("mount source \(m.source) does not exist")
+        }
+        let isDir = (st.st_mode & S_IFMT) == S_IFDIR
+        let target = try InRoot.open(rootFD, m.destination, create: isDir ? .directory : .file, owner: config.idMap.hostID)
+        defer { close(target) }
+        var attrs = WARREN_MOUNT_ATTR_NOSUID | WARREN_MOUNT_ATTR_NODEV
+        if m.readOnly { attrs |= WARREN_MOUNT_ATTR_RDONLY }
+        let tree = try syscallRetrying("open_tree", m.source) {
+            warren_open_tree(AT_FDCWD, m.source, WARREN_OPEN_TREE_CLONE | WARREN_AT_RECURSIVE)
+        }
+        defer { close(tree) }
+        if warren_mount_setattr_idmap(tree, usernsFD, attrs, 0, 1) != 0 {
+            // Some filesystems cannot be id-mapped: keep host ownership, still nosuid/nodev.
+            try syscallRetrying("mount_setattr", m.source) { warren_mount_setattr_idmap(tree, -1, attrs, 0, 1) }
+        }
+        try syscallRetrying("move_mount", m.destination) {
+            warren_move_mount(tree, "", target, "", WARREN_MOVE_MOUNT_F_EMPTY_PATH | WARREN_MOVE_MOUNT_T_EMPTY_PATH)
+        }
+    }
+
+    private func attachIDMapped(source: String, targetPath: String, attrs: UInt64) throws {
+        let tree = try syscallRetrying("open_tree", source) {
+            warren_open_tree(AT_FDCWD, source, WARREN_OPEN_TREE_CLONE | WARREN_AT_RECURSIVE)
+        }
+        defer { close(tree) }
+        try syscallRetrying("mount_setattr(idmap)", source) { warren_mount_setattr_idmap(tree, usernsFD, attrs, 0, 1) }
+        try syscallRetrying("move_mount", targetPath) {
+            warren_move_mount(tree, "", AT_FDCWD, targetPath, WARREN_MOVE_MOUNT_F_EMPTY_PATH)
+        }
+    }
+}
+
+/// Path resolution confined to a root directory (openat2 RESOLVE_IN_ROOT).
+enum InRoot {
+    enum Create { case none, directory, file }
+
+    /// Opens `path` inside `rootFD` (WARREN_O_PATH unless `writable`), creating missing
+    /// directories (and a final empty file) owned by `owner`. Symlinks are resolved
+    /// as if `rootFD` were `/`, so none leads outside.
+    static func open(_ rootFD: Int32, _ path: String, create: Create, owner: UInt32, writable: Bool = false) throws -> Int32 {
+        let comps = path.split(separator: "/").map(String.init).filter { $0 != "." && !$0.isEmpty }
+        guard !comps.contains("..") else { throw SandboxSetupError("path \(path) must not contain '..'") }
+        var prefix = ""
+        for (i, comp) in comps.enumerated() {
+            let parentPath = prefix.isEmpty ? "/" : prefix
+            prefix += "/" + comp
+            let isLast = i == comps.count - 1
+            let existing = warren_openat2_in_root(rootFD, prefix, UInt64(WARREN_O_PATH), 0, 0)
+            if existing >= 0 { close(existing); continue }
+            guard errno == ENOENT, create != .none else { throw SyscallError("openat2", errno: errno, prefix) }
+            let parent = try syscallRetrying("openat2", parentPath) {
+                warren_openat2_in_root(rootFD, parentPath, UInt64(O_DIRECTORY | O_RDONLY), 0, 0)
+            }
+            defer { close(parent) }
+            if isLast && create == .file {
+                let fd = try syscallRetrying("openat", prefix) { openat(parent, comp, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0o644) }
+                fchown(fd, owner, owner)
+                close(fd)
+            } else {
+                if mkdirat(parent, comp, 0o755) != 0 && errno != EEXIST { throw SyscallError("mkdirat", errno: errno, prefix) }
+                fchownat(parent, comp, owner, owner, AT_SYMLINK_NOFOLLOW)
+            }
+        }
+        let flags = writable ? O_WRONLY | O_NOFOLLOW : WARREN_O_PATH
+        return try syscallRetrying("openat2", path) { warren_openat2_in_root(rootFD, comps.isEmpty ? "/" : path, UInt64(flags), 0, 0) }
+    }
+}
