@@ -1,1 +1,235 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import LinuxSupport
+import Logging
+import RuntimeDriver
 import WarrenCore
+
+/// Runs sandboxes with the `warren-sandbox` helper: Linux namespaces, an id-mapped
+/// overlay rootfs, seccomp, no capabilities, cgroup limits. Needs no other daemon.
+///
+/// All per-sandbox state lives in the bundle directory and the cgroup, so a
+/// restarted daemon finds running sandboxes again through `inspect` and `wait`.
+public actor NativeDriver: RuntimeDriver {
+    public nonisolated let name = "native"
+    let dataRoot: String
+    let helperPath: String
+    let logger: Logger
+    let cgroupLayout: CgroupLayout?
+    private var idRange: SubordinateIDs?
+
+    public init(dataRoot: String, helperPath: String, logger: Logger) {
+        self.dataRoot = dataRoot
+        self.helperPath = helperPath
+        self.logger = logger
+        self.cgroupLayout = CgroupLayout.detect()
+    }
+
+    nonisolated var sandboxesDir: String { dataRoot + "/sandboxes" }
+    nonisolated func bundle(_ id: String) -> SandboxBundle { SandboxBundle(path: sandboxesDir + "/" + id) }
+    nonisolated func cgroup(_ id: String) -> SandboxCgroup? {
+        cgroupLayout.map { SandboxCgroup(layout: $0, relativePath: "warren/" + id) }
+    }
+
+    public func availability() async -> DriverAvailability {
+        if geteuid() != 0 {
+            return DriverAvailability(available: false, detail: "the native driver needs a root daemon (rootless mode is not implemented yet)")
+        }
+        if access(helperPath, X_OK) != 0 {
+            return DriverAvailability(available: false, detail: "helper \(helperPath) not found or not executable")
+        }
+        let fs = String(decoding: readFileIfPresent("/proc/filesystems") ?? [], as: UTF8.self)
+        if !fs.contains("overlay") {
+            return DriverAvailability(available: false, detail: "the kernel has no overlay filesystem")
+        }
+        return DriverAvailability(available: true, detail: "helper \(helperPath), cgroup \(cgroupLayout?.versionName ?? "none")")
+    }
+
+    // MARK: - Create
+
+    public func create(id: String, spec: SandboxSpec) async throws {
+        guard let rootfs = spec.rootfs else {
+            throw WarrenError(.invalidArgument, "the native driver needs a root filesystem (--rootfs DIR)")
+        }
+        var st = stat()
+        guard stat(rootfs, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
+            throw WarrenError(.invalidArgument, "root filesystem \(rootfs) is not a directory")
+        }
+        for m in spec.mounts where access(m.source, F_OK) != 0 {
+            throw WarrenError(.invalidArgument, "mount source \(m.source) does not exist")
+        }
+        for cap in spec.capAdd where !Self.knownCapability(cap) {
+            throw WarrenError(.invalidArgument, "unknown capability '\(cap)'")
+        }
+        let b = bundle(id)
+        do {
+            try makeDirectories(sandboxesDir, mode: 0o700)
+            guard mkdir(b.path, 0o700) == 0 else { throw SyscallError("mkdir", errno: errno, b.path) }
+            let config = HelperLaunchConfig(
+                id: id, lowerDirs: [rootfs], command: spec.command, env: spec.env,
+                workdir: spec.workdir ?? "/", user: spec.user, hostname: spec.hostname ?? String(id.prefix(12)),
+                mounts: spec.mounts, readOnlyRootfs: spec.readOnlyRootfs, capAdd: spec.capAdd,
+                limits: spec.limits, network: spec.network, tty: spec.tty,
+                idMap: try allocateSlot(), cgroupPath: "warren/" + id)
+            try writeFileAtomically(b.configFile, Array(try WarrenJSON.encoder().encode(config)), mode: 0o600)
+        } catch {
+            try? removeTree(b.path)
+            throw WarrenError.wrap(error)
+        }
+    }
+
+    /// The lowest id slot no existing bundle uses.
+    private func allocateSlot() throws -> IDMap {
+        if idRange == nil { idRange = try SubordinateIDs.loadOrCreate() }
+        let range = idRange!
+        var used = Set<UInt32>()
+        for id in (try? FileManager.default.contentsOfDirectory(atPath: sandboxesDir)) ?? [] {
+            if let data = readFileIfPresent(bundle(id).configFile),
+               let c = try? WarrenJSON.decoder().decode(HelperLaunchConfig.self, from: Data(data)) {
+                used.insert(c.idMap.hostID)
+            }
+        }
+        for i in 0..<range.slots where !used.contains(range.slot(i).hostID) { return range.slot(i) }
+        throw WarrenError(.unavailable, "all \(range.slots) sandbox id ranges are in use")
+    }
+
+    static func knownCapability(_ name: String) -> Bool {
+        let n = name.uppercased().hasPrefix("CAP_") ? String(name.uppercased().dropFirst(4)) : name.uppercased()
+        return capabilityNames.contains(n)
+    }
+
+    static let capabilityNames: Set<String> = [
+        "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
+        "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
+        "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
+        "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
+        "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF",
+        "CHECKPOINT_RESTORE",
+    ]
+
+    // MARK: - Start
+
+    public func start(id: String) async throws -> DriverRunInfo {
+        let b = bundle(id)
+        guard access(b.configFile, F_OK) == 0 else { throw WarrenError(.notFound, "sandbox \(id) has no bundle") }
+        let ready = try ProcessSpawner.pipe()
+        let pid: pid_t
+        do {
+            pid = try ProcessSpawner.spawn(
+                helperPath, [helperPath, "start", "--bundle", b.path, "--ready-fd", "3"],
+                environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
+                actions: [.open(fd: 0, path: "/dev/null", flags: O_RDONLY, mode: 0),
+                          .open(fd: 1, path: b.helperLog, flags: O_WRONLY | O_CREAT | O_APPEND, mode: 0o600),
+                          .dup(source: 1, fd: 2), .dup(source: ready.write, fd: 3)],
+                newSession: true)
+        } catch {
+            close(ready.read); close(ready.write)
+            throw WarrenError.wrap(error)
+        }
+        close(ready.write)
+        let readFD = ready.read
+        let answer = try await runBlocking { () -> String in
+            defer { close(readFD) }
+            return String(decoding: (try? readAll(readFD)) ?? [], as: UTF8.self)
+        }
+        logger.debug("helper answered", metadata: ["sandbox": "\(id)", "helper": "\(pid)", "answer": "\(answer)"])
+        if answer.hasPrefix("ok ") {
+            return DriverRunInfo(pid: pid)
+        }
+        // The helper failed and exited; reap it so it leaves no zombie.
+        _ = try? await runBlocking { ProcessSpawner.waitForExit(pid) }
+        let reason = answer.hasPrefix("error ") ? String(answer.dropFirst(6)) : "sandbox helper exited during start"
+        throw WarrenError(.internalError, reason.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    // MARK: - State
+
+    nonisolated func helperState(_ id: String) -> HelperState? {
+        guard let data = readFileIfPresent(bundle(id).stateFile) else { return nil }
+        return try? WarrenJSON.decoder().decode(HelperState.self, from: Data(data))
+    }
+
+    nonisolated func recordedExit(_ id: String) -> HelperExit? {
+        guard let data = readFileIfPresent(bundle(id).exitFile) else { return nil }
+        return try? WarrenJSON.decoder().decode(HelperExit.self, from: Data(data))
+    }
+
+    nonisolated func helperAlive(_ state: HelperState) -> Bool {
+        processIsAlive(state.helperPID, startTime: state.helperStartTime)
+    }
+
+    public func inspect(id: String) async throws -> DriverStatus {
+        guard access(bundle(id).path, F_OK) == 0 else { return .missing }
+        if let e = recordedExit(id) { return .exited(DriverExit(exitCode: e.exitCode, reason: e.reason, error: e.error)) }
+        guard let state = helperState(id) else { return .created }
+        if helperAlive(state) { return .running(pid: state.helperPID) }
+        return .exited(DriverExit(exitCode: 137, reason: "lost", error: "the sandbox helper ended without recording an exit"))
+    }
+
+    public func list() async throws -> [String] {
+        var ids = Set((try? FileManager.default.contentsOfDirectory(atPath: sandboxesDir)) ?? [])
+        if let layout = cgroupLayout { ids.formUnion(SandboxCgroup.children(layout: layout, parent: "warren")) }
+        return ids.sorted()
+    }
+
+    // MARK: - Wait, stop, remove
+
+    public func wait(id: String) async throws -> DriverExit {
+        if let state = helperState(id) {
+            let pidfd = warren_pidfd_open_checked(state)
+            if pidfd >= 0 {
+                try await runBlocking {
+                    ProcessSpawner.waitForPidfd(pidfd)
+                    close(pidfd)
+                    var status: Int32 = 0
+                    _ = waitpid(state.helperPID, &status, WNOHANG)  // reap when it is our child
+                }
+            }
+        }
+        if let e = recordedExit(id) { return DriverExit(exitCode: e.exitCode, reason: e.reason, error: e.error) }
+        return DriverExit(exitCode: 137, reason: "lost", error: "the sandbox helper ended without recording an exit")
+    }
+
+    public func stop(id: String, grace: Duration) async throws {
+        guard let state = helperState(id), helperAlive(state) else { return }
+        kill(state.helperPID, SIGTERM)
+        let deadline = ContinuousClock.now + grace
+        while ContinuousClock.now < deadline {
+            if !helperAlive(state) { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        killEverything(id, state: state)
+    }
+
+    /// Kills every process of the sandbox: the cgroup when there is one, else init
+    /// (whose death takes its pid namespace with it).
+    nonisolated func killEverything(_ id: String, state: HelperState?) {
+        if let cg = cgroup(id), cg.exists { cg.killAll() }
+        if let s = state, processIsAlive(s.initPID, startTime: processStartTime(s.initPID) ?? 0) { kill(s.initPID, SIGKILL) }
+    }
+
+    public func remove(id: String) async throws {
+        let state = helperState(id)
+        if let state, helperAlive(state) {
+            killEverything(id, state: state)
+            for _ in 0..<300 where helperAlive(state) { try await Task.sleep(for: .milliseconds(10)) }
+            if helperAlive(state) { kill(state.helperPID, SIGKILL) }
+        }
+        do {
+            try cgroup(id)?.remove()
+            try removeTree(bundle(id).path)
+        } catch {
+            throw WarrenError(.internalError, "removing sandbox \(id): \(error)")
+        }
+    }
+
+    nonisolated func warren_pidfd_open_checked(_ state: HelperState) -> Int32 {
+        let fd = pidfdOpen(state.helperPID)
+        guard fd >= 0 else { return -1 }
+        // The pid may have been reused by now: trust the fd only if the start time matches.
+        if processStartTime(state.helperPID) != state.helperStartTime { close(fd); return -1 }
+        return fd
+    }
+}

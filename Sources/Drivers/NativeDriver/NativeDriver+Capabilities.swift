@@ -1,0 +1,30 @@
+import LinuxSupport
+import RuntimeDriver
+import WarrenCore
+
+extension NativeDriver {
+    /// What the native driver enforces on this host, stated as it is.
+    public func capabilities() async -> CapabilityReport {
+        let limits = cgroupLayout?.hasLimitControllers == true
+        let cg = cgroupLayout.map { "cgroup \($0.versionName)" } ?? "no cgroup hierarchy found"
+        let range = (try? SubordinateIDs.loadOrCreate())
+        let userns = range.map { "sandbox uid 0-65535 mapped to its own host range from \($0.start) (/etc/subuid 'warren'); never host uid 0" }
+            ?? "subordinate id range unavailable"
+        return CapabilityReport([
+            .init("user_namespace", .enforced, userns),
+            .init("namespaces", .enforced, "new mount, pid, network, uts, ipc and cgroup namespaces"),
+            .init("rootfs_isolation", .enforced, "id-mapped read-only lower + per-sandbox overlay upper; pivot_root"),
+            .init("read_only_root", .optional, "--read-only remounts / read-only"),
+            .init("capabilities", .enforced, "all five sets emptied; --cap-add adds back named ones"),
+            .init("no_new_privs", .enforced, "PR_SET_NO_NEW_PRIVS on every sandbox process"),
+            .init("seccomp", .enforced, "allow-list after Docker's default; clone3 ENOSYS, no namespaces, io_uring, TIOCSTI, foreign ABIs killed"),
+            .init("masked_paths", .enforced, "OCI masked and read-only /proc and /sys paths"),
+            .init("memory_limit", limits ? .enforced : .unsupported, cg),
+            .init("cpu_limit", limits ? .optional : .unsupported, cg + " (--cpus)"),
+            .init("pids_limit", limits ? .enforced : .unsupported, cg),
+            .init("rlimits", .enforced, "RLIMIT_NOFILE, RLIMIT_FSIZE when set"),
+            .init("network_policy", .enforced, "none: loopback only in a fresh network namespace"),
+            .init("timeout", .optional, "--timeout kills every process of the sandbox"),
+        ])
+    }
+}
