@@ -1,0 +1,116 @@
+import Foundation
+import Hummingbird
+import WarrenCore
+
+/// Builds the daemon's HTTP API over a `SandboxManager`.
+///
+/// Handlers are thin: decode, call the manager, encode. Errors become `{code, message}`
+/// bodies in `APIErrorMiddleware`.
+public enum APIRouter {
+    /// Everything a router needs.
+    public struct Dependencies: Sendable {
+        public var manager: SandboxManager
+        public var metrics: DaemonMetrics
+        public var dataRoot: String
+        /// When set, every request must carry `Authorization: Bearer <token>`.
+        public var bearerToken: String?
+
+        public init(manager: SandboxManager, metrics: DaemonMetrics, dataRoot: String, bearerToken: String? = nil) {
+            self.manager = manager; self.metrics = metrics; self.dataRoot = dataRoot; self.bearerToken = bearerToken
+        }
+    }
+
+    /// The router serving `/v1/...` and `/metrics`.
+    public static func build(_ deps: Dependencies) -> Router<DaemonRequestContext> {
+        let router = Router(context: DaemonRequestContext.self)
+        router.add(middleware: APIErrorMiddleware(metrics: deps.metrics))
+        if let token = deps.bearerToken {
+            router.add(middleware: BearerTokenMiddleware(token: Array(token.utf8)))
+        }
+        addSystemRoutes(to: router, deps)
+        addSandboxRoutes(to: router, deps)
+        return router
+    }
+
+    /// The routes a router serves, as `METHOD /path` with `{param}` placeholders.
+    public static func routes(of router: Router<DaemonRequestContext>) -> Set<String> {
+        Set(router.routes.map { "\($0.method.rawValue) \($0.path)" })
+    }
+
+    // MARK: - System
+
+    static func addSystemRoutes(to router: Router<DaemonRequestContext>, _ deps: Dependencies) {
+        router.get("/v1/version") { _, _ in
+            try HTTPBody.json(VersionInfo(version: warrenVersion, apiVersion: warrenAPIVersion,
+                                          os: "linux", arch: currentArchitecture))
+        }
+        router.get("/v1/health") { _, _ in
+            try HTTPBody.json(["status": "ok"])
+        }
+        router.get("/v1/info") { _, _ in
+            try HTTPBody.json(try await deps.manager.info(dataRoot: deps.dataRoot))
+        }
+        router.get("/v1/events") { request, _ in
+            let since = try request.uri.queryParameters["since"].map { text -> Int64 in
+                guard let seq = Int64(text), seq >= 0 else {
+                    throw WarrenError(.invalidArgument, "since must be a non-negative sequence number")
+                }
+                return seq
+            } ?? 0
+            return HTTPBody.ndjson(try await deps.manager.events(since: since, follow: request.flag("follow")))
+        }
+        router.get("/metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                     body: ResponseBody(byteBuffer: ByteBuffer(string: deps.metrics.render())))
+        }
+    }
+
+    // MARK: - Sandboxes
+
+    static func addSandboxRoutes(to router: Router<DaemonRequestContext>, _ deps: Dependencies) {
+        let manager = deps.manager
+        router.post("/v1/sandboxes") { request, context in
+            let spec = try await request.decodeJSON(SandboxSpec.self, context: context)!
+            return try HTTPBody.json(try await manager.create(spec), status: .created)
+        }
+        router.get("/v1/sandboxes") { request, _ in
+            try HTTPBody.json(try await manager.list(all: request.flag("all")))
+        }
+        router.get("/v1/sandboxes/{id}") { _, context in
+            try HTTPBody.json(try await manager.inspect(context.parameters.require("id")))
+        }
+        router.post("/v1/sandboxes/{id}/stop") { request, context in
+            let body = try await request.decodeJSON(StopRequest.self, context: context, optional: true)
+            var grace: Duration?
+            if let seconds = body?.graceSeconds {
+                guard seconds >= 0, seconds.isFinite else {
+                    throw WarrenError(.invalidArgument, "graceSeconds must be zero or more")
+                }
+                grace = .milliseconds(Int64(seconds * 1000))
+            }
+            return try HTTPBody.json(try await manager.stop(context.parameters.require("id"), grace: grace))
+        }
+        router.delete("/v1/sandboxes/{id}") { request, context in
+            try await manager.remove(context.parameters.require("id"), force: request.flag("force"))
+            return Response(status: .noContent)
+        }
+        router.get("/v1/sandboxes/{id}/logs") { request, context in
+            HTTPBody.ndjson(try await manager.logs(context.parameters.require("id"), follow: request.flag("follow")))
+        }
+        router.post("/v1/sandboxes/{id}/exec") { request, context in
+            let exec = try await request.decodeJSON(ExecRequest.self, context: context)!
+            return HTTPBody.ndjson(try await manager.exec(context.parameters.require("id"), request: exec))
+        }
+    }
+}
+
+/// The machine architecture, as Go and OCI name it.
+let currentArchitecture: String = {
+    #if arch(x86_64)
+    "amd64"
+    #elseif arch(arm64)
+    "arm64"
+    #else
+    "unknown"
+    #endif
+}()

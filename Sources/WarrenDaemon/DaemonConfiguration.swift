@@ -1,0 +1,96 @@
+import Foundation
+import WarrenCore
+
+/// Everything `warren daemon` can be told on its command line.
+public struct DaemonConfiguration: Sendable, Equatable {
+    /// Path of the Unix socket the API listens on.
+    public var socketPath: String
+    /// Directory holding `warren.db` and per-sandbox state.
+    public var dataRoot: String
+    /// Optional TCP listener, `HOST:PORT`; needs `tokenFile` unless the host is loopback.
+    public var listen: HostPort?
+    /// File whose first line is the bearer token TCP clients must present.
+    public var tokenFile: String?
+    /// Driver used when a spec names none.
+    public var defaultDriver: String
+    /// The `warren-sandbox` helper executable the native driver spawns.
+    public var helperPath: String
+
+    public init(socketPath: String? = nil, dataRoot: String? = nil, listen: HostPort? = nil,
+                tokenFile: String? = nil, defaultDriver: String = "native", helperPath: String? = nil) {
+        self.socketPath = socketPath ?? Self.defaultSocketPath()
+        self.dataRoot = dataRoot ?? Self.defaultDataRoot()
+        self.listen = listen
+        self.tokenFile = tokenFile
+        self.defaultDriver = defaultDriver
+        self.helperPath = helperPath ?? Self.defaultHelperPath()
+    }
+
+    /// A TCP address `host:port` (`[::1]:2375` for IPv6).
+    public struct HostPort: Sendable, Equatable, CustomStringConvertible {
+        public var host: String
+        public var port: Int
+
+        public init(host: String, port: Int) { self.host = host; self.port = port }
+
+        /// Parses `HOST:PORT`, `[V6]:PORT` or `:PORT` (loopback).
+        public init(parsing text: String) throws {
+            var hostPart: Substring
+            var portPart: Substring
+            if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+                hostPart = text[text.index(after: text.startIndex)..<close]
+                let rest = text[text.index(after: close)...]
+                guard rest.hasPrefix(":") else { throw WarrenError(.invalidArgument, "listen address '\(text)' needs :PORT") }
+                portPart = rest.dropFirst()
+            } else {
+                guard let colon = text.lastIndex(of: ":") else {
+                    throw WarrenError(.invalidArgument, "listen address '\(text)' must be HOST:PORT")
+                }
+                hostPart = text[..<colon]
+                portPart = text[text.index(after: colon)...]
+            }
+            if hostPart.isEmpty { hostPart = "127.0.0.1" }
+            guard let port = Int(portPart), (1...65535).contains(port) else {
+                throw WarrenError(.invalidArgument, "listen address '\(text)' has an invalid port")
+            }
+            self.host = String(hostPart)
+            self.port = port
+        }
+
+        /// Whether only this host can reach the address.
+        public var isLoopback: Bool {
+            host == "localhost" || host == "::1" || host.hasPrefix("127.")
+        }
+
+        public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    }
+
+    // MARK: - Defaults
+
+    /// Whether the daemon runs as root (and so uses the system-wide paths).
+    public static var isRoot: Bool { geteuid() == 0 }
+
+    /// `/run/warren/warren.sock` for root, else `$XDG_RUNTIME_DIR/warren.sock`.
+    public static func defaultSocketPath(environment: [String: String] = ProcessInfo.processInfo.environment,
+                                         root: Bool = isRoot) -> String {
+        if root { return "/run/warren/warren.sock" }
+        if let dir = environment["XDG_RUNTIME_DIR"], !dir.isEmpty { return dir + "/warren.sock" }
+        return "/tmp/warren-\(getuid())/warren.sock"
+    }
+
+    /// `/var/lib/warren` for root, else `$XDG_DATA_HOME/warren` (`~/.local/share/warren`).
+    public static func defaultDataRoot(environment: [String: String] = ProcessInfo.processInfo.environment,
+                                       root: Bool = isRoot) -> String {
+        if root { return "/var/lib/warren" }
+        if let dir = environment["XDG_DATA_HOME"], !dir.isEmpty { return dir + "/warren" }
+        let home = environment["HOME"] ?? NSHomeDirectory()
+        return home + "/.local/share/warren"
+    }
+
+    /// The `warren-sandbox` binary next to the running executable.
+    public static func defaultHelperPath() -> String {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+            ?? CommandLine.arguments.first ?? "warren"
+        return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("warren-sandbox").path
+    }
+}

@@ -1,0 +1,114 @@
+import Foundation
+import HTTPTypes
+import HummingbirdCore
+import Logging
+import NIOCore
+import WarrenCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Admits a Unix-socket connection only when the peer's uid (from `SO_PEERCRED`) is
+/// the daemon's own or root; anyone else gets one `403` and the connection is closed.
+///
+/// Sits in the child pipeline after HTTP decoding. Requests that arrive before the
+/// kernel's answer is known are held back, so nothing reaches a route undecided.
+final class PeerCredentialHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPConnectionStateHandler.InboundIn
+    typealias InboundOut = HTTPConnectionStateHandler.InboundIn
+    typealias OutboundOut = HTTPConnectionStateHandler.OutboundOut
+
+    private enum Verdict {
+        case pending([NIOAny])
+        case allowed
+        case refused
+    }
+
+    private var verdict: Verdict = .pending([])
+    private let allowedUIDs: Set<uid_t>
+    private let logger: Logger
+
+    init(allowedUIDs: Set<uid_t>, logger: Logger) {
+        self.allowedUIDs = allowedUIDs
+        self.logger = logger
+    }
+
+    // MARK: - Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { check(context: context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        check(context: context)
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch verdict {
+        case .pending(var held):
+            held.append(data)
+            verdict = .pending(held)
+        case .allowed:
+            context.fireChannelRead(data)
+        case .refused:
+            break
+        }
+    }
+
+    // MARK: - Deciding
+
+    private var checking = false
+
+    private func check(context: ChannelHandlerContext) {
+        guard !checking else { return }
+        checking = true
+        guard let provider = context.channel as? any SocketOptionProvider else {
+            decide(.failure(WarrenError(.forbidden, "not a socket")), context: context)
+            return
+        }
+        let future: EventLoopFuture<PeerCredentials> = provider.unsafeGetSocketOption(
+            level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED))
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        future.whenComplete { result in
+            let (handler, context) = bound.value
+            handler.decide(result, context: context)
+        }
+    }
+
+    private func decide(_ result: Result<PeerCredentials, any Error>, context: ChannelHandlerContext) {
+        guard case .pending(let held) = verdict else { return }
+        switch result {
+        case .success(let cred) where allowedUIDs.contains(cred.uid):
+            verdict = .allowed
+            for data in held { context.fireChannelRead(data) }
+            if !held.isEmpty { context.fireChannelReadComplete() }
+        case .success(let cred):
+            logger.warning("refused connection from another user", metadata: ["uid": "\(cred.uid)", "pid": "\(cred.pid)"])
+            refuse(context: context, message: "uid \(cred.uid) may not use this daemon")
+        case .failure(let error):
+            logger.warning("refused connection: cannot read peer credentials", metadata: ["error": "\(error)"])
+            refuse(context: context, message: "cannot verify the peer's credentials")
+        }
+    }
+
+    private func refuse(context: ChannelHandlerContext, message: String) {
+        verdict = .refused
+        let body = (try? WarrenJSON.encoder().encode(WarrenError(.forbidden, message))) ?? Data()
+        var head = HTTPResponse(status: .forbidden)
+        head.headerFields[.contentType] = "application/json"
+        head.headerFields[.contentLength] = String(body.count)
+        head.headerFields[.connection] = "close"
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(ByteBuffer(bytes: body))), promise: nil)
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+    }
+}
+
+/// The kernel's `struct ucred` (pid, uid, gid), which Glibc only declares under `_GNU_SOURCE`.
+struct PeerCredentials: Sendable {
+    var pid: Int32 = 0
+    var uid: UInt32 = 0
+    var gid: UInt32 = 0
+}

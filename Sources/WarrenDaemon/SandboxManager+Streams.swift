@@ -1,0 +1,133 @@
+import Foundation
+import Logging
+import RuntimeDriver
+import WarrenCore
+
+// MARK: - Logs and exec
+
+extension SandboxManager {
+    /// The sandbox's output as chunks. With `follow`, the stream runs until the sandbox
+    /// ends and then closes with an `exit` chunk carrying its exit code.
+    public func logs(_ reference: String, follow: Bool) async throws -> AsyncThrowingStream<OutputChunk, any Error> {
+        let info = try await store.sandboxes.resolve(reference)
+        let source = try await driver(for: info).logs(id: info.id, follow: follow)
+        let id = info.id
+        return pump { continuation in
+            for try await record in source {
+                continuation.yield(.output(record.stream, record.payload, time: record.date))
+            }
+            guard follow, !Task.isCancelled else { return }
+            await self.awaitExit(id, timeout: .seconds(10))
+            if let ended = try await self.store.sandboxes.get(id: id), ended.state.isTerminal {
+                continuation.yield(OutputChunk(stream: "exit", exitCode: ended.exitCode))
+            }
+        }
+    }
+
+    /// Runs a further process in a running sandbox; its output ends with an `exit` chunk.
+    public func exec(_ reference: String, request: ExecRequest) async throws -> AsyncThrowingStream<OutputChunk, any Error> {
+        guard let first = request.command.first, !first.isEmpty else {
+            throw WarrenError(.invalidArgument, "exec needs a command")
+        }
+        try Self.validateEnv(request.env)
+        let info = try await store.sandboxes.resolve(reference)
+        guard info.state == .running else {
+            throw WarrenError(.invalidState, "sandbox \(info.shortID) is \(info.state.rawValue), not running")
+        }
+        let session = try await driver(for: info).exec(id: info.id, request: request)
+        // Without an attached client there is no input: the process sees end-of-file.
+        try? await session.closeStdin()
+        logger.with(info.id).info("exec", metadata: ["command": "\(first)"])
+        return pump { continuation in
+            for try await chunk in session.output { continuation.yield(chunk) }
+        }
+    }
+}
+
+// MARK: - Events
+
+extension SandboxManager {
+    /// Events after sequence number `since`; with `follow`, then every new one as it happens.
+    public func events(since: Int64 = 0, follow: Bool) async throws -> AsyncThrowingStream<SandboxEvent, any Error> {
+        guard follow else {
+            let history = try await store.events.events(since: since)
+            return AsyncThrowingStream { continuation in
+                for event in history { continuation.yield(event) }
+                continuation.finish()
+            }
+        }
+        guard !isShuttingDown else { throw WarrenError(.unavailable, "the daemon is shutting down") }
+        // Subscribe before reading history so nothing falls between the two; seq dedupes.
+        let (live, liveContinuation) = AsyncStream<SandboxEvent>.makeStream(bufferingPolicy: .bufferingNewest(10_000))
+        let key = UUID()
+        subscribers[key] = liveContinuation
+        liveContinuation.onTermination = { _ in Task { await self.unsubscribe(key) } }
+        let store = self.store
+        return pump { continuation in
+            var last = since
+            while true {
+                let page = try await store.events.events(since: last, limit: 1_000)
+                for event in page { continuation.yield(event); last = event.seq }
+                if page.count < 1_000 { break }
+            }
+            for await event in live where event.seq > last {
+                continuation.yield(event)
+                last = event.seq
+            }
+            liveContinuation.finish()
+        }
+    }
+
+    /// Hands a new event to every live subscriber.
+    func publish(_ event: SandboxEvent) {
+        for continuation in subscribers.values { continuation.yield(event) }
+    }
+
+    func unsubscribe(_ key: UUID) {
+        subscribers[key] = nil
+    }
+}
+
+// MARK: - Stream plumbing and shutdown
+
+extension SandboxManager {
+    /// Runs `body` in a task feeding the returned stream; the task is cancelled when the
+    /// consumer goes away or the daemon shuts down.
+    func pump<Element: Sendable>(
+        _ body: @escaping @Sendable (AsyncThrowingStream<Element, any Error>.Continuation) async throws -> Void
+    ) -> AsyncThrowingStream<Element, any Error> {
+        let (stream, continuation) = AsyncThrowingStream<Element, any Error>.makeStream()
+        let key = UUID()
+        let task = Task.detached {
+            do {
+                try await body(continuation)
+                continuation.finish()
+            } catch is CancellationError {
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+            await self.endPump(key)
+        }
+        pumps[key] = task
+        continuation.onTermination = { _ in task.cancel() }
+        return stream
+    }
+
+    func endPump(_ key: UUID) {
+        pumps[key] = nil
+    }
+
+    /// Ends every open stream and stops waiting on sandboxes; they keep running and
+    /// are re-adopted at the next start.
+    public func shutdown() {
+        guard !isShuttingDown else { return }
+        isShuttingDown = true
+        logger.info("sandbox manager shutting down", metadata: ["streams": "\(pumps.count)", "waiters": "\(waiters.count)"])
+        for continuation in subscribers.values { continuation.finish() }
+        subscribers.removeAll()
+        for task in pumps.values { task.cancel() }
+        for task in waiters.values { task.cancel() }
+        waiters.removeAll()
+    }
+}

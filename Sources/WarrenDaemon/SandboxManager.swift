@@ -1,0 +1,182 @@
+import Foundation
+import Logging
+import RuntimeDriver
+import WarrenCore
+import WarrenStore
+
+/// The daemon's logic: sandbox lifecycle, persistence of every transition, events,
+/// and the background wait per running sandbox.
+///
+/// Route handlers stay thin and call into this actor. Every state change goes
+/// through `move(_:to:event:)`, which checks the state machine, writes the row and
+/// the event in one transaction and publishes the event to live subscribers.
+public actor SandboxManager {
+    let store: WarrenStore
+    let drivers: DriverRegistry
+    let metrics: DaemonMetrics
+    let logger: Logger
+    /// Grace period of a stop that names none.
+    public let defaultStopGrace: Duration
+
+    /// Background `driver.wait` per sandbox that may still run.
+    var waiters: [String: Task<Void, Never>] = [:]
+    /// Sandboxes a client asked to stop: their exit reason becomes `stopped`.
+    var stopRequested: Set<String> = []
+    /// Sandboxes in `running`, for the gauge.
+    var running: Set<String> = []
+    /// Live event subscribers.
+    var subscribers: [UUID: AsyncStream<SandboxEvent>.Continuation] = [:]
+    /// Tasks feeding open streams (follow logs, events, exec), cancelled at shutdown.
+    var pumps: [UUID: Task<Void, Never>] = [:]
+    var isShuttingDown = false
+
+    /// Creates a manager over `store`, using `drivers` to run sandboxes.
+    public init(store: WarrenStore, drivers: DriverRegistry, metrics: DaemonMetrics = DaemonMetrics(),
+                defaultStopGrace: Duration = .seconds(10), logger: Logger) {
+        self.store = store
+        self.drivers = drivers
+        self.metrics = metrics
+        self.defaultStopGrace = defaultStopGrace
+        self.logger = logger
+    }
+
+    // MARK: - Create and start
+
+    /// Validates `spec`, persists a new sandbox, creates it with its driver and starts it.
+    ///
+    /// Returns the sandbox once it runs. When the driver fails, the sandbox is marked
+    /// `failed`, the driver's leftovers are removed and the error is rethrown.
+    public func create(_ spec: SandboxSpec) async throws -> SandboxInfo {
+        guard !isShuttingDown else { throw WarrenError(.unavailable, "the daemon is shutting down") }
+        var spec = spec
+        try Self.validate(spec)
+        spec.limits = spec.limits.withDefaults()
+        let driver = try drivers.driver(named: spec.driver)
+        let availability = await driver.availability()
+        guard availability.available else {
+            throw WarrenError(.unavailable, "driver \(driver.name) is not available: \(availability.detail ?? "unknown reason")")
+        }
+
+        let id = SandboxID.generate()
+        let info = SandboxInfo(id: id, name: spec.name, driver: driver.name, state: .created, spec: spec, createdAt: Date())
+        publish(try await store.insert(info))
+        metrics.sandboxesCreated.increment()
+        let log = logger.with(id)
+        log.info("sandbox created", metadata: ["driver": "\(driver.name)", "name": "\(spec.name ?? "")"])
+
+        do {
+            try await driver.create(id: id, spec: spec)
+        } catch {
+            throw await failStart(id, driver: driver, error: error, phase: "create")
+        }
+        try await move(id, to: .starting, event: "start")
+        let run: DriverRunInfo
+        do {
+            run = try await driver.start(id: id)
+        } catch {
+            throw await failStart(id, driver: driver, error: error, phase: "start")
+        }
+        do {
+            try await move(id, to: .running, event: "running", detail: "pid \(run.pid)") {
+                $0.pid = run.pid
+                $0.startedAt = Date()
+            }
+        } catch let error as WarrenError where error.code == .invalidState {
+            // A concurrent stop moved it on; the waiter below still records the exit.
+            log.debug("sandbox left starting before it ran", metadata: ["error": "\(error.message)"])
+        }
+        startWaiter(id, driver: driver)
+        return try await current(id)
+    }
+
+    /// Marks a sandbox whose create or start failed, cleans up after the driver,
+    /// and returns the error to throw.
+    func failStart(_ id: String, driver: any RuntimeDriver, error: any Error, phase: String) async -> WarrenError {
+        let wrapped = WarrenError.wrap(error)
+        let log = logger.with(id)
+        log.error("sandbox \(phase) failed", metadata: ["error": "\(wrapped.message)"])
+        metrics.sandboxesFailed.increment()
+        do {
+            try await move(id, to: .failed, event: "fail", detail: wrapped.message) {
+                $0.error = wrapped.message
+                $0.reason = "failed"
+                $0.finishedAt = Date()
+                $0.pid = nil
+            }
+        } catch {
+            log.error("cannot mark sandbox failed", metadata: ["error": "\(error)"])
+        }
+        do {
+            try await driver.remove(id: id)
+        } catch {
+            log.warning("cleanup after failed \(phase) failed", metadata: ["error": "\(error)"])
+        }
+        if let info = try? await store.sandboxes.get(id: id), info.spec.autoRemove {
+            _ = try? await move(id, to: .removed, event: "remove")
+        }
+        return wrapped
+    }
+
+    // MARK: - Queries
+
+    /// One sandbox by id, unique id prefix or name.
+    public func inspect(_ reference: String) async throws -> SandboxInfo {
+        try await store.sandboxes.resolve(reference)
+    }
+
+    /// Sandboxes that are not finished, or with `all` every sandbox not removed; newest first.
+    public func list(all: Bool = false) async throws -> [SandboxInfo] {
+        let rows = try await store.sandboxes.list()
+        return all ? rows : rows.filter { !$0.state.isTerminal }
+    }
+
+    /// The daemon's description of itself and its drivers.
+    public func info(dataRoot: String) async throws -> DaemonInfo {
+        var infos: [DriverInfo] = []
+        for name in drivers.names {
+            guard let driver = drivers.drivers[name] else { continue }
+            let availability = await driver.availability()
+            infos.append(DriverInfo(name: name, available: availability.available, detail: availability.detail,
+                                    capabilities: await driver.capabilities()))
+        }
+        return DaemonInfo(version: warrenVersion, dataRoot: dataRoot, defaultDriver: drivers.defaultName,
+                          drivers: infos, sandboxes: try await store.sandboxes.countByState())
+    }
+
+    // MARK: - Transitions
+
+    /// Moves a sandbox to `state`, persisting the row and the event together, then publishes the event.
+    @discardableResult
+    func move(_ id: String, to state: SandboxState, event: String, detail: String? = nil,
+              _ mutate: @escaping @Sendable (inout SandboxInfo) -> Void = { _ in }) async throws -> SandboxInfo {
+        let (info, ev) = try await store.transition(id: id, to: state, eventType: event, detail: detail, mutate)
+        publish(ev)
+        if state == .running { running.insert(id) } else { running.remove(id) }
+        metrics.sandboxesRunning.record(running.count)
+        logger.with(id).info("sandbox \(state.rawValue)", metadata: detail.map { ["detail": "\($0)"] } ?? [:])
+        return info
+    }
+
+    func current(_ id: String) async throws -> SandboxInfo {
+        guard let info = try await store.sandboxes.get(id: id) else {
+            throw WarrenError(.notFound, "no such sandbox: \(id)")
+        }
+        return info
+    }
+
+    func driver(for info: SandboxInfo) throws -> any RuntimeDriver {
+        guard let driver = drivers.drivers[info.driver] else {
+            throw WarrenError(.unavailable, "driver \(info.driver) of sandbox \(info.shortID) is not configured")
+        }
+        return driver
+    }
+}
+
+extension Logger {
+    /// This logger with the sandbox id as metadata.
+    func with(_ sandboxID: String) -> Logger {
+        var copy = self
+        copy[metadataKey: "sandbox"] = "\(sandboxID.prefix(12))"
+        return copy
+    }
+}

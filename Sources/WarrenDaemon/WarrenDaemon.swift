@@ -1,0 +1,136 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import RuntimeDriver
+import ServiceLifecycle
+import UnixSignals
+import WarrenCore
+import WarrenStore
+
+/// The Warren daemon: the store, the sandbox manager and the HTTP API on a Unix socket
+/// (and optionally TCP with a bearer token), run as one service group.
+public struct WarrenDaemon: Sendable {
+    public let configuration: DaemonConfiguration
+    public let drivers: DriverRegistry
+    public let metrics: DaemonMetrics
+    let logger: Logger
+    /// Uids allowed on the Unix socket; nil means this process's uid and root. Tests narrow it.
+    var allowedPeerUIDs: Set<uid_t>?
+
+    /// A daemon over `drivers` (see `defaultDrivers(configuration:logger:)` for the real ones).
+    public init(configuration: DaemonConfiguration, drivers: DriverRegistry,
+                metrics: DaemonMetrics = DaemonMetrics(), logger: Logger) {
+        self.configuration = configuration
+        self.drivers = drivers
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    /// Opens the store, reconciles, then serves until a signal in `gracefulShutdownSignals`
+    /// arrives or the task is cancelled. `onReady` runs once the Unix socket accepts connections.
+    public func run(gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint],
+                    onReady: @escaping @Sendable () async -> Void = {}) async throws {
+        let config = configuration
+        try Self.makeDirectory(config.dataRoot)
+        let store = try WarrenStore(path: config.dataRoot + "/warren.db", logger: logger)
+        let manager = SandboxManager(store: store, drivers: drivers, metrics: metrics, logger: logger)
+        await manager.reconcile()
+
+        var services: [any Service] = []
+        try UnixSocket.prepare(config.socketPath, logger: logger)
+        services.append(unixApplication(manager: manager, onReady: onReady))
+        if let listen = config.listen {
+            services.append(try tcpApplication(manager: manager, listen: listen))
+        }
+        // Last in the list, so shut down first: it ends open streams, letting the servers drain.
+        services.append(ManagerService(manager: manager))
+
+        let group = ServiceGroup(configuration: .init(
+            services: services, gracefulShutdownSignals: gracefulShutdownSignals, logger: logger))
+        logger.info("warren daemon starting", metadata: [
+            "socket": "\(config.socketPath)", "dataRoot": "\(config.dataRoot)",
+            "drivers": "\(drivers.names.joined(separator: ","))", "version": "\(warrenVersion)",
+        ])
+        defer { unlink(config.socketPath) }
+        try await group.run()
+        logger.info("warren daemon stopped")
+    }
+
+    // MARK: - Listeners
+
+    private func unixApplication(manager: SandboxManager, onReady: @escaping @Sendable () async -> Void) -> some Service {
+        let deps = APIRouter.Dependencies(manager: manager, metrics: metrics, dataRoot: configuration.dataRoot)
+        let path = configuration.socketPath
+        let logger = self.logger
+        let allowed = allowedPeerUIDs ?? [getuid(), geteuid(), 0]
+        return Application(
+            router: APIRouter.build(deps),
+            server: .http1(configuration: .init(
+                additionalChannelHandlers: [PeerCredentialHandler(allowedUIDs: allowed, logger: logger)])),
+            configuration: .init(address: .unixDomainSocket(path: path), serverName: "warren/\(warrenVersion)"),
+            onServerRunning: { _ in
+                do {
+                    try UnixSocket.restrict(path)
+                    logger.info("listening", metadata: ["socket": "\(path)"])
+                } catch {
+                    logger.critical("cannot restrict the socket's mode", metadata: ["error": "\(error)"])
+                }
+                await onReady()
+            },
+            logger: logger)
+    }
+
+    private func tcpApplication(manager: SandboxManager, listen: DaemonConfiguration.HostPort) throws -> some Service {
+        let token = try configuration.tokenFile.map(Self.readToken)
+        if token == nil {
+            guard listen.isLoopback else {
+                throw WarrenError(.invalidArgument, "refusing to listen on \(listen) without --token-file")
+            }
+            logger.warning("TCP listener without a token: any local user can use the API", metadata: ["address": "\(listen)"])
+        }
+        let deps = APIRouter.Dependencies(manager: manager, metrics: metrics, dataRoot: configuration.dataRoot,
+                                          bearerToken: token)
+        let logger = self.logger
+        return Application(
+            router: APIRouter.build(deps),
+            configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "warren/\(warrenVersion)"),
+            onServerRunning: { channel in
+                logger.info("listening", metadata: ["address": "\(channel.localAddress?.description ?? "\(listen)")"])
+            },
+            logger: logger)
+    }
+
+    // MARK: - Files
+
+    /// The first line of `path`, which must be non-empty.
+    static func readToken(_ path: String) throws -> String {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw WarrenError(.invalidArgument, "cannot read token file \(path)")
+        }
+        let token = text.split(whereSeparator: \.isNewline).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+        guard token.count >= 16 else {
+            throw WarrenError(.invalidArgument, "token in \(path) must be at least 16 characters")
+        }
+        return token
+    }
+
+    static func makeDirectory(_ path: String) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw WarrenError(.internalError, "cannot create data root \(path): \(error)")
+        }
+    }
+}
+
+/// Keeps the manager alive in the service group and shuts it down gracefully.
+struct ManagerService: Service {
+    let manager: SandboxManager
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await manager.shutdown()
+    }
+}

@@ -1,0 +1,129 @@
+import Foundation
+import Logging
+import RuntimeDriver
+import Testing
+import WarrenCore
+@testable import WarrenDaemon
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("Unix socket listener", .serialized)
+struct UnixSocketTests {
+    /// A daemon with a fake driver in a temporary directory, running until `body` returns.
+    func withDaemon(allowedPeers: Set<uid_t>? = nil, preexisting: Bool = false,
+                    _ body: @Sendable (String) async throws -> Void) async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("wd-\(UUID().uuidString.prefix(8))").path
+        let socket = dir + "/run/warren.sock"
+        if preexisting {
+            try FileManager.default.createDirectory(atPath: dir + "/run", withIntermediateDirectories: true)
+            try makeStaleSocket(socket)
+        }
+        var configured = WarrenDaemon(
+            configuration: DaemonConfiguration(socketPath: socket, dataRoot: dir + "/data", helperPath: "/nonexistent"),
+            drivers: DriverRegistry([FakeDriver()], defaultName: "fake"), logger: quietLogger)
+        configured.allowedPeerUIDs = allowedPeers
+        let daemon = configured
+        let (ready, readyContinuation) = AsyncStream<Void>.makeStream()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try await daemon.run(gracefulShutdownSignals: []) { readyContinuation.yield() }
+            }
+            var iterator = ready.makeAsyncIterator()
+            _ = await iterator.next()
+            try await body(socket)
+            group.cancelAll()
+        }
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    @Test func socketIsOwnerOnlyAndServesTheAPI() async throws {
+        try await withDaemon { socket in
+            var st = stat()
+            #expect(stat(socket, &st) == 0)
+            #expect(st.st_mode & 0o777 == 0o600)
+            #expect(st.st_mode & S_IFMT == S_IFSOCK)
+            let response = try rawRequest(socket, "GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            #expect(response.hasPrefix("HTTP/1.1 200"))
+            #expect(response.contains(#""status":"ok""#))
+        }
+    }
+
+    @Test func staleSocketFileIsReplaced() async throws {
+        try await withDaemon(preexisting: true) { socket in
+            let response = try rawRequest(socket, "GET /v1/version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            #expect(response.hasPrefix("HTTP/1.1 200"))
+        }
+    }
+
+    @Test func secondDaemonOnALiveSocketIsRefused() async throws {
+        try await withDaemon { socket in
+            let error = #expect(throws: WarrenError.self) {
+                try UnixSocket.prepare(socket, logger: Logger(label: "test"))
+            }
+            #expect(error?.code == .conflict)
+        }
+    }
+
+    @Test func peersWithAnotherUIDAreRefused() async throws {
+        // Pretend only some other user may connect: this process is then a stranger.
+        try await withDaemon(allowedPeers: [54_321]) { socket in
+            let response = try rawRequest(socket, "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(response.hasPrefix("HTTP/1.1 403"))
+            #expect(response.contains(#""code":"forbidden""#))
+            #expect(!response.contains(#""status":"ok""#))
+        }
+    }
+
+    // MARK: - Raw socket helpers
+
+    func connectUnix(_ path: String) throws -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            let bytes = Array(path.utf8)
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard result == 0 else { close(fd); throw WarrenError(.unavailable, "connect \(path): errno \(errno)") }
+        return fd
+    }
+
+    /// Sends `request` and reads until the server closes the connection.
+    func rawRequest(_ path: String, _ request: String) throws -> String {
+        let fd = try connectUnix(path)
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        _ = request.utf8CString.withUnsafeBufferPointer { send(fd, $0.baseAddress, $0.count - 1, 0) }
+        var output = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n <= 0 { break }
+            output.append(contentsOf: buffer[0..<n])
+        }
+        return String(decoding: output, as: UTF8.self)
+    }
+
+    /// Leaves a socket file behind with nobody listening, like a crashed daemon does.
+    func makeStaleSocket(_ path: String) throws {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            let bytes = Array(path.utf8)
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard result == 0 else { throw WarrenError(.internalError, "bind \(path): errno \(errno)") }
+    }
+}
