@@ -1,1 +1,3 @@
 import WarrenCLI
+
+await WarrenCLI.main()

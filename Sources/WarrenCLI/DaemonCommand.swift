@@ -1,0 +1,52 @@
+import ArgumentParser
+import Foundation
+import Logging
+import WarrenCore
+import WarrenDaemon
+
+/// `warren daemon`: runs the daemon in the foreground until SIGTERM or SIGINT.
+struct DaemonCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "daemon", abstract: "Run the Warren daemon.")
+
+    @Option(help: "Unix socket to listen on (default: /run/warren/warren.sock as root, else $XDG_RUNTIME_DIR/warren.sock).")
+    var socket: String?
+
+    @Option(name: .customLong("data-root"), help: "State directory (default: /var/lib/warren as root, else $XDG_DATA_HOME/warren).")
+    var dataRoot: String?
+
+    @Option(help: "Also listen on TCP HOST:PORT; needs --token-file unless the host is loopback.")
+    var listen: String?
+
+    @Option(name: .customLong("token-file"), help: "File holding the bearer token TCP clients must send.")
+    var tokenFile: String?
+
+    @Option(name: .customLong("default-driver"), help: "Driver for sandboxes that name none.")
+    var defaultDriver: String = "native"
+
+    @Option(help: "Path of the warren-sandbox helper (default: next to this executable).")
+    var helper: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "info"
+
+    func run() async throws {
+        guard let level = Logger.Level(rawValue: logLevel) else {
+            throw CLIFailure("unknown log level '\(logLevel)'", code: 64)
+        }
+        let configuration = DaemonConfiguration(
+            socketPath: socket, dataRoot: dataRoot,
+            listen: try listen.map(DaemonConfiguration.HostPort.init(parsing:)),
+            tokenFile: tokenFile, defaultDriver: defaultDriver, helperPath: helper)
+
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        var logger = Logger(label: "warren.daemon")
+        logger.logLevel = level
+        let metrics = WarrenDaemon.bootstrapMetrics()
+        let drivers = WarrenDaemon.defaultDrivers(configuration: configuration, logger: logger)
+        try await WarrenDaemon(configuration: configuration, drivers: drivers, metrics: metrics, logger: logger).run()
+    }
+}

@@ -1,0 +1,163 @@
+import ArgumentParser
+import Foundation
+import WarrenClient
+import WarrenCore
+
+/// `warren run`: create and start a sandbox, then follow its output and exit with its code.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run", abstract: "Run a command in a new sandbox.",
+        usage: "warren run [OPTIONS] --rootfs DIR -- COMMAND [ARG...]\n       warren run [OPTIONS] IMAGE -- COMMAND [ARG...]")
+
+    @OptionGroup var client: ClientOptions
+
+    @Flag(name: .customLong("rm"), help: "Remove the sandbox when it exits.")
+    var autoRemove = false
+    @Flag(name: .shortAndLong, help: "Run in the background and print the sandbox id.")
+    var detach = false
+    @Option(help: "Name of the sandbox.")
+    var name: String?
+    @Option(name: [.customShort("e"), .customLong("env")], help: "Set an environment variable (KEY=VALUE).")
+    var env: [String] = []
+    @Option(name: [.customShort("w"), .customLong("workdir")], help: "Working directory inside the sandbox.")
+    var workdir: String?
+    @Option(name: .customLong("mount"), help: "Bind mount SRC:DST[:ro].")
+    var mounts: [String] = []
+    @Option(help: "Memory limit, e.g. 512m or 2g.")
+    var memory: String?
+    @Option(help: "CPUs, e.g. 1.5.")
+    var cpus: Double?
+    @Option(name: .customLong("pids-limit"), help: "Maximum number of processes.")
+    var pidsLimit: Int?
+    @Option(help: "Maximum number of open files.")
+    var nofile: Int?
+    @Option(help: "Largest file the sandbox may write, e.g. 100m.")
+    var fsize: String?
+    @Option(help: "Kill the sandbox after this many seconds.")
+    var timeout: Double?
+    @Option(help: "Network policy (only 'none').")
+    var network: String = "none"
+    @Flag(name: .customLong("read-only"), help: "Mount the root filesystem read-only.")
+    var readOnly = false
+    @Option(name: .customLong("cap-add"), help: "Keep a capability (e.g. NET_BIND_SERVICE).")
+    var capAdd: [String] = []
+    @Option(name: .shortAndLong, help: "User inside the sandbox: uid[:gid] or a name.")
+    var user: String?
+    @Option(help: "Hostname inside the sandbox.")
+    var hostname: String?
+    @Option(help: "Driver to use (default: the daemon's).")
+    var driver: String?
+    @Option(help: "Host directory to use as the root filesystem.")
+    var rootfs: String?
+    @Option(name: .customLong("label"), help: "Label KEY=VALUE.")
+    var labels: [String] = []
+    @Flag(name: .shortAndLong, help: "Keep stdin open (not yet supported).")
+    var interactive = false
+    @Flag(name: .shortAndLong, help: "Allocate a terminal (not yet supported).")
+    var tty = false
+
+    @Argument(help: "Image reference (when not using --rootfs).")
+    var image: String?
+    @Argument(parsing: .postTerminator, help: "The command to run, after --.")
+    var command: [String] = []
+
+    func run() async throws {
+        let spec: SandboxSpec
+        let warren: WarrenClient
+        do {
+            spec = try makeSpec()
+            warren = try client.client()
+        } catch {
+            throw CLIFailure.beforeRun(error)
+        }
+        let info: SandboxInfo
+        do {
+            info = try await warren.createSandbox(spec)
+        } catch {
+            throw CLIFailure.beforeRun(error)
+        }
+        if detach {
+            Output.line(info.id)
+            return
+        }
+        let code = try await Attach.follow(warren, sandbox: info.id)
+        if autoRemove {
+            do {
+                try await warren.remove(info.id, force: true)
+            } catch {
+                Output.error("cannot remove sandbox \(info.shortID): \((error as? WarrenError)?.message ?? "\(error)")")
+            }
+        }
+        throw ExitCode(code)
+    }
+
+    /// The spec from the flags; checks what can be checked without the daemon.
+    func makeSpec() throws -> SandboxSpec {
+        if interactive || tty {
+            throw WarrenError(.unsupported, "interactive sandboxes (-i/-t) are not supported yet")
+        }
+        guard !command.isEmpty else {
+            throw WarrenError(.invalidArgument, "no command given: put it after --, e.g. warren run --rootfs DIR -- /bin/sh -c 'echo hi'")
+        }
+        if rootfs != nil, image != nil {
+            throw WarrenError(.invalidArgument, "give either --rootfs or an IMAGE, not both (the command goes after --)")
+        }
+        var rootPath: String?
+        if let rootfs {
+            let absolute = URL(fileURLWithPath: rootfs).standardizedFileURL.path
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: absolute, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw WarrenError(.invalidArgument, "rootfs \(rootfs) is not a directory")
+            }
+            rootPath = absolute
+        } else if image == nil {
+            throw WarrenError(.invalidArgument, "a sandbox needs --rootfs DIR or an IMAGE")
+        }
+        guard let networkMode = NetworkMode(rawValue: network) else {
+            throw WarrenError(.invalidArgument, "unknown network policy '\(network)' (supported: none)")
+        }
+        for entry in env where !entry.contains("=") {
+            throw WarrenError(.invalidArgument, "environment entry '\(entry)' must be KEY=VALUE")
+        }
+        var labelMap: [String: String] = [:]
+        for label in labels {
+            let parts = label.split(separator: "=", maxSplits: 1).map(String.init)
+            labelMap[parts[0]] = parts.count > 1 ? parts[1] : ""
+        }
+        let limits = ResourceLimits(
+            memoryBytes: try memory.map(ByteSize.parse), cpus: cpus, pids: pidsLimit, openFiles: nofile,
+            fileSizeBytes: try fsize.map(ByteSize.parse), timeoutSeconds: timeout)
+        try limits.validate()
+        return SandboxSpec(
+            name: name, rootfs: rootPath, image: image, command: command, env: env, workdir: workdir, user: user,
+            driver: driver, mounts: try mounts.map(MountSpec.parse), limits: limits, network: networkMode,
+            readOnlyRootfs: readOnly, capAdd: capAdd, tty: tty, stdin: interactive, hostname: hostname,
+            labels: labelMap, autoRemove: autoRemove && detach)
+    }
+}
+
+/// Following a sandbox's output to the terminal.
+enum Attach {
+    /// Streams the logs until the sandbox ends; returns its exit code (125 when unknown).
+    static func follow(_ warren: WarrenClient, sandbox id: String) async throws -> Int32 {
+        var exitCode: Int32?
+        do {
+            for try await chunk in try await warren.logs(id, follow: true) {
+                if chunk.stream == "exit" {
+                    exitCode = chunk.exitCode
+                } else {
+                    Output.write(chunk.bytes, to: chunk.stream)
+                }
+            }
+        } catch {
+            throw CLIFailure.beforeRun(error)
+        }
+        if let exitCode { return exitCode }
+        // The stream ended without an exit record: ask for the final state.
+        if let info = try? await warren.inspect(id) {
+            if let code = info.exitCode { return code }
+            if let message = info.error { Output.error(message) }
+        }
+        return 125
+    }
+}
