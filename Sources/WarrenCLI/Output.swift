@@ -68,10 +68,14 @@ enum Output {
         switch seconds {
         case ..<2: return "just now"
         case ..<60: return "\(seconds) seconds ago"
-        case ..<3600: return "\(seconds / 60) minutes ago"
-        case ..<86400: return "\(seconds / 3600) hours ago"
-        default: return "\(seconds / 86400) days ago"
+        case ..<3600: return plural(seconds / 60, "minute") + " ago"
+        case ..<86400: return plural(seconds / 3600, "hour") + " ago"
+        default: return plural(seconds / 86400, "day") + " ago"
         }
+    }
+
+    private static func plural(_ n: Int, _ unit: String) -> String {
+        n == 1 ? "1 \(unit)" : "\(n) \(unit)s"
     }
 
     /// Docker-like status column.

@@ -71,7 +71,7 @@ public enum APIRouter {
         let manager = deps.manager
         router.post("/v1/sandboxes") { request, context in
             let spec = try await request.decodeJSON(SandboxSpec.self, context: context)!
-            return try HTTPBody.json(try await manager.create(spec), status: .created)
+            return try HTTPBody.json(try await uncancellable { try await manager.create(spec) }, status: .created)
         }
         router.get("/v1/sandboxes") { request, _ in
             try HTTPBody.json(try await manager.list(all: request.flag("all")))
@@ -88,10 +88,14 @@ public enum APIRouter {
                 }
                 grace = .milliseconds(Int64(seconds * 1000))
             }
-            return try HTTPBody.json(try await manager.stop(context.parameters.require("id"), grace: grace))
+            let reference = try context.parameters.require("id")
+            let stopGrace = grace
+            return try HTTPBody.json(try await uncancellable { try await manager.stop(reference, grace: stopGrace) })
         }
         router.delete("/v1/sandboxes/{id}") { request, context in
-            try await manager.remove(context.parameters.require("id"), force: request.flag("force"))
+            let reference = try context.parameters.require("id")
+            let force = request.flag("force")
+            try await uncancellable { try await manager.remove(reference, force: force) }
             return Response(status: .noContent)
         }
         router.get("/v1/sandboxes/{id}/logs") { request, context in
@@ -102,6 +106,12 @@ public enum APIRouter {
             return HTTPBody.ndjson(try await manager.exec(context.parameters.require("id"), request: exec))
         }
     }
+}
+
+/// Runs a state-changing operation to completion even when the client goes away
+/// mid-request, so a half-done create or removal is never abandoned.
+func uncancellable<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await Task { try await operation() }.value
 }
 
 /// The machine architecture, as Go and OCI name it.

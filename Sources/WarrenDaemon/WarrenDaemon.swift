@@ -32,6 +32,8 @@ public struct WarrenDaemon: Sendable {
     public func run(gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint],
                     onReady: @escaping @Sendable () async -> Void = {}) async throws {
         let config = configuration
+        // Refuse a bad TCP set-up before touching any state.
+        let token = try checkListenerSecurity()
         try Self.makeDirectory(config.dataRoot)
         let store = try WarrenStore(path: config.dataRoot + "/warren.db", logger: logger)
         let manager = SandboxManager(store: store, drivers: drivers, metrics: metrics, logger: logger)
@@ -41,7 +43,7 @@ public struct WarrenDaemon: Sendable {
         try UnixSocket.prepare(config.socketPath, logger: logger)
         services.append(unixApplication(manager: manager, onReady: onReady))
         if let listen = config.listen {
-            services.append(try tcpApplication(manager: manager, listen: listen))
+            services.append(tcpApplication(manager: manager, listen: listen, token: token))
         }
         // Last in the list, so shut down first: it ends open streams, letting the servers drain.
         services.append(ManagerService(manager: manager))
@@ -81,7 +83,9 @@ public struct WarrenDaemon: Sendable {
             logger: logger)
     }
 
-    private func tcpApplication(manager: SandboxManager, listen: DaemonConfiguration.HostPort) throws -> some Service {
+    /// The bearer token TCP clients need; throws when a non-loopback listener would have none.
+    func checkListenerSecurity() throws -> String? {
+        guard let listen = configuration.listen else { return nil }
         let token = try configuration.tokenFile.map(Self.readToken)
         if token == nil {
             guard listen.isLoopback else {
@@ -89,6 +93,10 @@ public struct WarrenDaemon: Sendable {
             }
             logger.warning("TCP listener without a token: any local user can use the API", metadata: ["address": "\(listen)"])
         }
+        return token
+    }
+
+    private func tcpApplication(manager: SandboxManager, listen: DaemonConfiguration.HostPort, token: String?) -> some Service {
         let deps = APIRouter.Dependencies(manager: manager, metrics: metrics, dataRoot: configuration.dataRoot,
                                           bearerToken: token)
         let logger = self.logger
