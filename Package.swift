@@ -81,7 +81,10 @@ let package = Package(
         // MARK: - Tests
         .testTarget(name: "WarrenCoreTests", dependencies: ["WarrenCore"]),
         .testTarget(name: "WarrenStoreTests", dependencies: ["WarrenStore", "WarrenCore"]),
-        .testTarget(name: "NativeSandboxTests", dependencies: ["NativeSandbox", "LinuxSupport", "WarrenCore"]),
+        .testTarget(name: "NativeSandboxTests", dependencies: [
+            "NativeSandbox", "NativeDriver", "RuntimeDriver", "LinuxSupport", "WarrenCore",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "WarrenDaemonTests", dependencies: [
             "WarrenDaemon", "WarrenCore", "WarrenStore", "RuntimeDriver",
             .product(name: "HummingbirdTesting", package: "hummingbird"),

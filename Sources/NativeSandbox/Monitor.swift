@@ -150,7 +150,8 @@ public struct Monitor {
         var buffer = [UInt8](repeating: 0, count: 65536)
 
         while exitCode == nil || !open.isEmpty {
-            var fds = open.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
+            let polled = open
+            var fds = polled.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
             fds.append(pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0))
             var timeout: Int32 = -1
             if exitCode != nil {
@@ -173,7 +174,7 @@ public struct Monitor {
                 }
                 let r = read(p.fd, &buffer, buffer.count)
                 if r > 0 {
-                    let record = LogRecord.encode(stream: open[i].stream, payload: buffer[0..<r], timeNanos: wallNanos())
+                    let record = LogRecord.encode(stream: polled[i].stream, payload: buffer[0..<r], timeNanos: wallNanos())
                     try? writeAll(s.logFD, record)
                 } else if r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN) {
                     close(p.fd)

@@ -96,10 +96,12 @@ struct RootfsBuilder {
 enum InRoot {
     enum Create { case none, directory, file }
 
-    /// Opens `path` inside `rootFD` (WARREN_O_PATH unless `writable`), creating missing
+    /// Opens `path` inside `rootFD` (O_PATH unless `writable`), creating missing
     /// directories (and a final empty file) owned by `owner`. Symlinks are resolved
-    /// as if `rootFD` were `/`, so none leads outside.
-    static func open(_ rootFD: Int32, _ path: String, create: Create, owner: UInt32, writable: Bool = false) throws -> Int32 {
+    /// as if `rootFD` were `/` — a dangling one is followed and its target created
+    /// inside the root — so nothing is ever created or opened outside it.
+    static func open(_ rootFD: Int32, _ path: String, create: Create, owner: UInt32, writable: Bool = false, depth: Int = 0) throws -> Int32 {
+        guard depth < 40 else { throw SyscallError("openat2", errno: ELOOP, path) }
         let comps = path.split(separator: "/").map(String.init).filter { $0 != "." && !$0.isEmpty }
         guard !comps.contains("..") else { throw SandboxSetupError("path \(path) must not contain '..'") }
         var prefix = ""
@@ -114,6 +116,13 @@ enum InRoot {
                 warren_openat2_in_root(rootFD, parentPath, UInt64(O_DIRECTORY | O_RDONLY), 0, 0)
             }
             defer { close(parent) }
+            if let link = readLink(parent, comp) {
+                // A dangling symlink: create its target, still confined to the root.
+                let base = link.hasPrefix("/") ? link : parentPath + "/" + link
+                let rest = comps[(i + 1)...].joined(separator: "/")
+                return try open(rootFD, rest.isEmpty ? base : base + "/" + rest, create: create, owner: owner,
+                                writable: writable, depth: depth + 1)
+            }
             if isLast && create == .file {
                 let fd = try syscallRetrying("openat", prefix) { openat(parent, comp, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0o644) }
                 fchown(fd, owner, owner)
@@ -125,5 +134,12 @@ enum InRoot {
         }
         let flags = writable ? O_WRONLY | O_NOFOLLOW : WARREN_O_PATH
         return try syscallRetrying("openat2", path) { warren_openat2_in_root(rootFD, comps.isEmpty ? "/" : path, UInt64(flags), 0, 0) }
+    }
+
+    private static func readLink(_ dirFD: Int32, _ name: String) -> String? {
+        var buf = [CChar](repeating: 0, count: 4096)
+        let n = readlinkat(dirFD, name, &buf, buf.count - 1)
+        guard n > 0 else { return nil }
+        return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

@@ -65,8 +65,9 @@ public actor NativeDriver: RuntimeDriver {
         }
         let b = bundle(id)
         do {
-            try makeDirectories(sandboxesDir, mode: 0o700)
-            guard mkdir(b.path, 0o700) == 0 else { throw SyscallError("mkdir", errno: errno, b.path) }
+            // Search-only for others: the sandbox's (unprivileged) root must traverse to its rootfs.
+            try makeDirectories(sandboxesDir, mode: 0o711)
+            guard mkdir(b.path, 0o711) == 0 else { throw SyscallError("mkdir", errno: errno, b.path) }
             let config = HelperLaunchConfig(
                 id: id, lowerDirs: [rootfs], command: spec.command, env: spec.env,
                 workdir: spec.workdir ?? "/", user: spec.user, hostname: spec.hostname ?? String(id.prefix(12)),

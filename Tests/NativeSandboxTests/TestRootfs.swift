@@ -1,0 +1,104 @@
+import Foundation
+import LinuxSupport
+import Logging
+import NativeDriver
+import RuntimeDriver
+import WarrenCore
+
+/// A busybox root filesystem with the security probe, built once per test process.
+enum TestRootfs {
+    static let shared: Result<String, any Error> = Result { try build() }
+
+    static func path() throws -> String { try shared.get() }
+
+    static var packageRoot: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().path
+    }
+
+    static func build() throws -> String {
+        let root = NSTemporaryDirectory() + "warren-test-rootfs-\(getpid())"
+        let fm = FileManager.default
+        try? fm.removeItem(atPath: root)
+        for d in ["bin", "etc", "home/agent", "root"] {
+            try fm.createDirectory(atPath: root + "/" + d, withIntermediateDirectories: true)
+        }
+        guard let busybox = ["/bin/busybox", "/usr/bin/busybox"].first(where: { fm.isExecutableFile(atPath: $0) }) else {
+            throw WarrenError(.unavailable, "busybox-static is not installed (apt-get install busybox-static)")
+        }
+        try fm.copyItem(atPath: busybox, toPath: root + "/bin/busybox")
+        let applets = try run(busybox, ["--list"]).split(separator: "\n")
+        for a in applets where a != "busybox" {
+            try? fm.createSymbolicLink(atPath: root + "/bin/" + a, withDestinationPath: "busybox")
+        }
+        try "root:x:0:0:root:/root:/bin/sh\nagent:x:1000:1000:agent:/home/agent:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n"
+            .write(toFile: root + "/etc/passwd", atomically: true, encoding: .utf8)
+        try "root:x:0:\nagent:x:1000:\nnogroup:x:65534:\n".write(toFile: root + "/etc/group", atomically: true, encoding: .utf8)
+        let probe = packageRoot + "/runtime/probe/warren-probe.c"
+        _ = try run("/usr/bin/cc", ["-static", "-O2", "-o", root + "/bin/warren-probe", probe])
+        return root
+    }
+
+    @discardableResult
+    static func run(_ path: String, _ args: [String]) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = args
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let text = String(decoding: data, as: UTF8.self)
+        guard p.terminationStatus == 0 else { throw WarrenError(.internalError, "\(path) \(args) failed: \(text)") }
+        return text
+    }
+}
+
+/// The directory holding the built executables (next to the test bundle).
+enum BuiltProducts {
+    static var directory: String {
+        if let d = ProcessInfo.processInfo.environment["WARREN_BIN_DIR"] { return d }
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: exe).deletingLastPathComponent().path
+    }
+    static var helper: String { directory + "/warren-sandbox" }
+}
+
+/// A native driver over a fresh data root, removed when the test ends.
+struct DriverFixture {
+    let dataRoot: String
+    let driver: NativeDriver
+
+    init() {
+        dataRoot = NSTemporaryDirectory() + "warren-test-\(UUID().uuidString.prefix(8))"
+        driver = NativeDriver(dataRoot: dataRoot, helperPath: BuiltProducts.helper, logger: Logger(label: "test"))
+    }
+
+    func spec(_ command: [String], configure: (inout SandboxSpec) -> Void = { _ in }) throws -> SandboxSpec {
+        var s = SandboxSpec(rootfs: try TestRootfs.path(), command: command, limits: ResourceLimits.defaults)
+        configure(&s)
+        return s
+    }
+
+    /// Creates, starts and waits for a sandbox; returns its exit and its output.
+    func runToEnd(_ spec: SandboxSpec, id: String = SandboxID.generate()) async throws -> (exit: DriverExit, stdout: String, stderr: String) {
+        try await driver.create(id: id, spec: spec)
+        _ = try await driver.start(id: id)
+        let exit = try await driver.wait(id: id)
+        let (out, err) = try await output(id)
+        try await driver.remove(id: id)
+        return (exit, out, err)
+    }
+
+    func output(_ id: String) async throws -> (String, String) {
+        var out = [UInt8](), err = [UInt8]()
+        for try await r in try await driver.logs(id: id, follow: false) {
+            if r.stream == .stdout { out += r.payload } else { err += r.payload }
+        }
+        return (String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+    }
+
+    func cleanUp() { try? removeTree(dataRoot) }
+}
