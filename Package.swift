@@ -79,16 +79,17 @@ let package = Package(
         .executableTarget(name: "warren-sandbox", dependencies: ["NativeSandbox"], swiftSettings: strict),
 
         // MARK: - Tests
+        .target(name: "WarrenTestSupport", dependencies: ["WarrenCore", "LinuxSupport"], path: "Tests/WarrenTestSupport"),
         .testTarget(name: "WarrenCoreTests", dependencies: ["WarrenCore"]),
         .testTarget(name: "WarrenStoreTests", dependencies: ["WarrenStore", "WarrenCore"]),
         .testTarget(name: "NativeSandboxTests", dependencies: [
-            "NativeSandbox", "NativeDriver", "RuntimeDriver", "LinuxSupport", "WarrenCore",
+            "NativeSandbox", "NativeDriver", "RuntimeDriver", "LinuxSupport", "WarrenCore", "WarrenTestSupport",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "WarrenDaemonTests", dependencies: [
             "WarrenDaemon", "WarrenCore", "WarrenStore", "RuntimeDriver",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
-        .testTarget(name: "IntegrationTests", dependencies: ["WarrenClient", "WarrenCore", "LinuxSupport"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["WarrenClient", "WarrenCore", "LinuxSupport", "WarrenTestSupport"]),
     ]
 )

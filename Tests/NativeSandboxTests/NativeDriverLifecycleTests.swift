@@ -5,6 +5,7 @@ import NativeDriver
 import RuntimeDriver
 import Testing
 import WarrenCore
+import WarrenTestSupport
 
 @Suite("Native driver lifecycle", .serialized)
 struct NativeDriverLifecycleTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WarrenCore
+import WarrenTestSupport
 
 /// A sandboxed program tries what an escaping agent would; every row must be denied.
 @Suite("Native sandbox security", .serialized)

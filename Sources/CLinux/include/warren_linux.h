@@ -46,6 +46,7 @@ extern const uint64_t WARREN_MOUNT_ATTR_NODEV;
 extern const uint64_t WARREN_MOUNT_ATTR_IDMAP;
 extern const unsigned int WARREN_OPEN_TREE_CLONE;
 extern const unsigned int WARREN_AT_RECURSIVE;
+extern const unsigned int WARREN_AT_EMPTY_PATH;
 extern const unsigned int WARREN_MOVE_MOUNT_F_EMPTY_PATH;
 extern const unsigned int WARREN_MOVE_MOUNT_T_EMPTY_PATH;
 extern const uint64_t WARREN_RESOLVE_NO_SYMLINKS;

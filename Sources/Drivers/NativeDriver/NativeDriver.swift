@@ -65,8 +65,7 @@ public actor NativeDriver: RuntimeDriver {
         }
         let b = bundle(id)
         do {
-            // Search-only for others: the sandbox's (unprivileged) root must traverse to its rootfs.
-            try makeDirectories(sandboxesDir, mode: 0o711)
+            try prepareSandboxesDirectory()
             guard mkdir(b.path, 0o711) == 0 else { throw SyscallError("mkdir", errno: errno, b.path) }
             let config = HelperLaunchConfig(
                 id: id, lowerDirs: [rootfs], command: spec.command, env: spec.env,
@@ -78,6 +77,25 @@ public actor NativeDriver: RuntimeDriver {
         } catch {
             try? removeTree(b.path)
             throw WarrenError.wrap(error)
+        }
+    }
+
+    /// The sandbox's init runs as an unprivileged host uid and reaches its rootfs by
+    /// path, so every directory above a bundle must be searchable by others (0711:
+    /// search without listing, as Docker's data root with user namespaces).
+    private func prepareSandboxesDirectory() throws {
+        try makeDirectories(sandboxesDir, mode: 0o711)
+        for dir in [dataRoot, sandboxesDir] {
+            var st = stat()
+            if stat(dir, &st) == 0, st.st_mode & 0o001 == 0 { chmod(dir, (st.st_mode & 0o7777) | 0o011) }
+        }
+        var path = URL(fileURLWithPath: dataRoot).deletingLastPathComponent().path
+        while path != "/" && !path.isEmpty {
+            var st = stat()
+            if stat(path, &st) == 0, st.st_mode & 0o001 == 0 {
+                throw WarrenError(.unavailable, "data root parent \(path) is not searchable by others (mode \(String(st.st_mode & 0o777, radix: 8))); sandboxes run as unprivileged host users and cannot reach their root filesystem: use a data root under a searchable directory")
+            }
+            path = URL(fileURLWithPath: path).deletingLastPathComponent().path
         }
     }
 

@@ -1,17 +1,14 @@
 import Foundation
 import LinuxSupport
-import Logging
-import NativeDriver
-import RuntimeDriver
 import WarrenCore
 
 /// A busybox root filesystem with the security probe, built once per test process.
-enum TestRootfs {
+public enum TestRootfs {
     static let shared: Result<String, any Error> = Result { try build() }
 
-    static func path() throws -> String { try shared.get() }
+    public static func path() throws -> String { try shared.get() }
 
-    static var packageRoot: String {
+    public static var packageRoot: String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().path
     }
@@ -40,7 +37,7 @@ enum TestRootfs {
     }
 
     @discardableResult
-    static func run(_ path: String, _ args: [String]) throws -> String {
+    public static func run(_ path: String, _ args: [String]) throws -> String {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: path)
         p.arguments = args
@@ -57,48 +54,13 @@ enum TestRootfs {
 }
 
 /// The directory holding the built executables (next to the test bundle).
-enum BuiltProducts {
-    static var directory: String {
+public enum BuiltProducts {
+    public static var directory: String {
         if let d = ProcessInfo.processInfo.environment["WARREN_BIN_DIR"] { return d }
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         return URL(fileURLWithPath: exe).deletingLastPathComponent().path
     }
-    static var helper: String { directory + "/warren-sandbox" }
+    public static var helper: String { directory + "/warren-sandbox" }
+    public static var cli: String { directory + "/warren" }
 }
 
-/// A native driver over a fresh data root, removed when the test ends.
-struct DriverFixture {
-    let dataRoot: String
-    let driver: NativeDriver
-
-    init() {
-        dataRoot = NSTemporaryDirectory() + "warren-test-\(UUID().uuidString.prefix(8))"
-        driver = NativeDriver(dataRoot: dataRoot, helperPath: BuiltProducts.helper, logger: Logger(label: "test"))
-    }
-
-    func spec(_ command: [String], configure: (inout SandboxSpec) -> Void = { _ in }) throws -> SandboxSpec {
-        var s = SandboxSpec(rootfs: try TestRootfs.path(), command: command, limits: ResourceLimits.defaults)
-        configure(&s)
-        return s
-    }
-
-    /// Creates, starts and waits for a sandbox; returns its exit and its output.
-    func runToEnd(_ spec: SandboxSpec, id: String = SandboxID.generate()) async throws -> (exit: DriverExit, stdout: String, stderr: String) {
-        try await driver.create(id: id, spec: spec)
-        _ = try await driver.start(id: id)
-        let exit = try await driver.wait(id: id)
-        let (out, err) = try await output(id)
-        try await driver.remove(id: id)
-        return (exit, out, err)
-    }
-
-    func output(_ id: String) async throws -> (String, String) {
-        var out = [UInt8](), err = [UInt8]()
-        for try await r in try await driver.logs(id: id, follow: false) {
-            if r.stream == .stdout { out += r.payload } else { err += r.payload }
-        }
-        return (String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
-    }
-
-    func cleanUp() { try? removeTree(dataRoot) }
-}

@@ -1,0 +1,112 @@
+import Foundation
+import LinuxSupport
+import Testing
+import WarrenCore
+import WarrenTestSupport
+
+/// The real CLI against a real daemon running real native sandboxes.
+@Suite("CLI end to end", .serialized)
+struct CLIEndToEndTests {
+    @Test("run streams stdout and stderr and exits with the sandboxed process's code")
+    func runExitCode() throws {
+        let d = try DaemonHarness()
+        defer { d.cleanUp() }
+        let r = try d.cli(["run", "--rm", "--rootfs", try TestRootfs.path(), "-e", "WHO=agent", "--", "/bin/sh", "-c", "echo hi $WHO; echo oops >&2; exit 42"])
+        #expect(r.status == 42)
+        #expect(r.stdout == "hi agent\n")
+        #expect(r.stderr == "oops\n")
+        let ps = try d.cli(["ps", "-a", "--json"])
+        #expect(ps.status == 0)
+        #expect(ps.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[\n\n]" || ps.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[]", "--rm left: \(ps.stdout)")
+    }
+
+    @Test("detached run, exec, logs, stop, inspect and rm; nothing is left afterwards")
+    func detachedLifecycle() throws {
+        let d = try DaemonHarness()
+        defer { d.cleanUp() }
+        let run = try d.cli(["run", "-d", "--name", "agent1", "--memory", "128m", "--pids-limit", "64",
+                             "--rootfs", try TestRootfs.path(), "--", "/bin/sh", "-c", "echo started; sleep 1000"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let id = run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(id.count == 64)
+
+        let exec = try d.cli(["exec", "agent1", "--", "/bin/sh", "-c", "cat /proc/self/status | grep CapEff; exit 3"])
+        #expect(exec.status == 3)
+        #expect(exec.stdout.contains("CapEff:\t0000000000000000"))
+
+        let ps = try d.cli(["ps", "--json"])
+        let list = try WarrenJSON.decoder().decode([SandboxInfo].self, from: Data(ps.stdout.utf8))
+        #expect(list.first { $0.id == id }?.state == .running)
+        #expect(list.first { $0.id == id }?.spec.limits.memoryBytes == 128 << 20)
+
+        #expect(try d.cli(["rm", "agent1"]).status != 0, "a running sandbox must not be removed without -f")
+        #expect(try d.cli(["stop", "-t", "1", "agent1"]).status == 0)
+        let inspect = try d.cli(["inspect", "agent1"])
+        let info = try WarrenJSON.decoder().decode(SandboxInfo.self, from: Data(inspect.stdout.utf8))
+        #expect(info.state == .exited)
+        #expect(info.exitCode == 143 || info.exitCode == 137)
+        #expect(try d.cli(["logs", "agent1"]).stdout == "started\n")
+
+        #expect(try d.cli(["rm", "agent1"]).status == 0)
+        #expect(!FileManager.default.fileExists(atPath: d.dataRoot + "/sandboxes/" + id))
+        if let layout = CgroupLayout.detect() {
+            #expect(!SandboxCgroup(layout: layout, relativePath: "warren/" + id).exists)
+        }
+        let missing = try d.cli(["inspect", "agent1"])
+        #expect(missing.status != 0)
+        #expect(missing.stderr.hasPrefix("warren: "))
+    }
+
+    @Test("kill -9 of the daemon loses no running sandbox; a restart re-adopts it")
+    func daemonCrashReadoption() throws {
+        let d = try DaemonHarness()
+        defer { d.cleanUp() }
+        let run = try d.cli(["run", "-d", "--name", "survivor", "--rootfs", try TestRootfs.path(), "--",
+                             "/bin/sh", "-c", "sleep 5; echo after-crash; exit 9"])
+        #expect(run.status == 0, "\(run.stderr)")
+        d.crash()
+        try d.start()
+        let info = try WarrenJSON.decoder().decode(SandboxInfo.self, from: Data(try d.cli(["inspect", "survivor"]).stdout.utf8))
+        #expect(info.state == .running, "re-adopted sandbox should still run: \(info)")
+        let logs = try d.cli(["logs", "-f", "survivor"])
+        #expect(logs.stdout == "after-crash\n")
+        var final = info
+        for _ in 0..<100 where final.state != .exited {
+            usleep(50_000)
+            final = try WarrenJSON.decoder().decode(SandboxInfo.self, from: Data(try d.cli(["inspect", "survivor"]).stdout.utf8))
+        }
+        #expect(final.state == .exited)
+        #expect(final.exitCode == 9)
+        #expect(try d.cli(["rm", "survivor"]).status == 0)
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: d.dataRoot + "/sandboxes")) ?? [] == [])
+    }
+
+    @Test("one-line errors: missing rootfs, bad flag, daemon down")
+    func errors() throws {
+        let d = try DaemonHarness()
+        defer { d.cleanUp() }
+        let noRootfs = try d.cli(["run", "--rootfs", "/does/not/exist", "--", "true"])
+        #expect(noRootfs.status == 125)
+        #expect(noRootfs.stderr.split(separator: "\n").count == 1)
+        #expect(noRootfs.stderr.contains("/does/not/exist"))
+        let badMemory = try d.cli(["run", "--memory", "lots", "--rootfs", try TestRootfs.path(), "--", "true"])
+        #expect(badMemory.status != 0)
+        #expect(badMemory.stderr.contains("lots"))
+        d.stop()
+        let down = try d.cli(["ps"])
+        #expect(down.status != 0)
+        #expect(down.stderr.split(separator: "\n").count == 1)
+        #expect(down.stderr.contains("cannot reach the warren daemon"))
+    }
+
+    @Test("info shows the native driver's capability report")
+    func info() throws {
+        let d = try DaemonHarness()
+        defer { d.cleanUp() }
+        let r = try d.cli(["info", "--json"])
+        let info = try WarrenJSON.decoder().decode(DaemonInfo.self, from: Data(r.stdout.utf8))
+        let native = info.drivers.first { $0.name == "native" }
+        #expect(native?.available == true)
+        #expect(native?.capabilities["seccomp"]?.status == .enforced)
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+import LinuxSupport
+import WarrenTestSupport
+
+/// A real `warren daemon` on a private socket and data root, driven through the real CLI.
+final class DaemonHarness: @unchecked Sendable {
+    let dir: String
+    let socket: String
+    let dataRoot: String
+    private(set) var process: Process?
+
+    init() throws {
+        dir = "/tmp/warren-it-\(UUID().uuidString.prefix(8))"
+        socket = dir + "/run/warren.sock"
+        dataRoot = dir + "/data"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o755])
+        try start()
+    }
+
+    func start() throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: BuiltProducts.cli)
+        p.arguments = ["daemon", "--socket", socket, "--data-root", dataRoot, "--helper", BuiltProducts.helper]
+        if !FileManager.default.fileExists(atPath: dir + "/daemon.log") {
+            _ = FileManager.default.createFile(atPath: dir + "/daemon.log", contents: nil)
+        }
+        let log = FileHandle(forWritingAtPath: dir + "/daemon.log")!
+        log.seekToEndOfFile()
+        p.standardOutput = log
+        p.standardError = log
+        try p.run()
+        process = p
+        for _ in 0..<200 {
+            if (try? cli(["version"]).status) == 0 { return }
+            usleep(50_000)
+        }
+        throw HarnessError("daemon did not come up: \(String(decoding: readFileIfPresent(dir + "/daemon.log") ?? [], as: UTF8.self))")
+    }
+
+    /// SIGKILL, as a crash would.
+    func crash() {
+        guard let p = process else { return }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        process = nil
+    }
+
+    func stop() {
+        guard let p = process else { return }
+        p.terminate()
+        p.waitUntilExit()
+        process = nil
+    }
+
+    struct Result { var status: Int32; var stdout: String; var stderr: String }
+
+    @discardableResult
+    func cli(_ args: [String]) throws -> Result {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: BuiltProducts.cli)
+        p.arguments = args
+        var env = ProcessInfo.processInfo.environment
+        env["WARREN_HOST"] = "unix://" + socket
+        p.environment = env
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    func cleanUp() {
+        stop()
+        try? removeTree(dir)
+    }
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
