@@ -149,6 +149,7 @@ int warren_setns_pidfd(int pidfd, int nstype) { return (int)syscall(SYS_setns, p
 #if defined(__linux__)
 #include <stdlib.h>
 #include <sys/signalfd.h>
+#include <spawn.h>
 
 const int WARREN_O_PATH = O_PATH;
 const int WARREN_CLOSE_RANGE_CLOEXEC = 4;
@@ -198,5 +199,11 @@ int warren_openpty(int *slave) {
     if (s < 0) { int e = errno; close(master); errno = e; return -1; }
     *slave = s;
     return master;
+}
+#endif
+
+#if defined(__linux__)
+int warren_spawn_add_closefrom(void *file_actions, int low) {
+    return posix_spawn_file_actions_addclosefrom_np((posix_spawn_file_actions_t *)file_actions, low);
 }
 #endif

@@ -15,8 +15,9 @@ public enum ProcessSpawner {
     /// POSIX_SPAWN_SETSID (glibc ≥ 2.26), absent from the Swift module.
     static let setsidFlag: Int32 = 0x80
 
-    /// Spawns `path` with `arguments` (argv[0] included). Every fd of the daemon not
-    /// named in `actions` is close-on-exec, so nothing else leaks into the child.
+    /// Spawns `path` with `arguments` (argv[0] included). Every fd above the highest
+    /// one `actions` sets up is closed in the child, close-on-exec or not: the daemon's
+    /// listening sockets and connections never leak into a helper.
     public static func spawn(_ path: String, _ arguments: [String], environment: [String],
                              actions: [FileAction], newSession: Bool) throws -> pid_t {
         var fa = posix_spawn_file_actions_t()
@@ -28,6 +29,11 @@ public enum ProcessSpawner {
             case .dup(let source, let fd): posix_spawn_file_actions_adddup2(&fa, source, fd)
             }
         }
+        let highest = actions.map { a -> Int32 in
+            switch a { case .open(let fd, _, _, _): fd; case .dup(_, let fd): fd }
+        }.max() ?? 2
+        let rc0 = withUnsafeMutablePointer(to: &fa) { warren_spawn_add_closefrom(UnsafeMutableRawPointer($0), max(highest, 2) + 1) }
+        guard rc0 == 0 else { throw SyscallError("posix_spawn_file_actions_addclosefrom_np", errno: rc0) }
         var attr = posix_spawnattr_t()
         posix_spawnattr_init(&attr)
         defer { posix_spawnattr_destroy(&attr) }

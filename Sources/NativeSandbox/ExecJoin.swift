@@ -28,6 +28,7 @@ public struct ExecJoin {
 
     public func run() -> Int32 {
         _ = warren_prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+        _ = warren_close_range(3, UInt32.max, 0)
         do {
             return try joinAndRun()
         } catch {

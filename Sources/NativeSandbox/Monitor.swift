@@ -35,6 +35,9 @@ public struct Monitor {
         _ = warren_prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
         _ = warren_prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         if readyFD >= 0 { _ = fcntl(readyFD, F_SETFD, FD_CLOEXEC) }
+        // Nothing the spawner left open may reach the sandbox.
+        if readyFD > 3 { _ = warren_close_range(3, UInt32(readyFD - 1), 0) }
+        _ = warren_close_range(UInt32(max(readyFD, 2) + 1), UInt32.max, 0)
 
         let handled = [SIGCHLD] + SandboxInit.forwarded
         _ = warren_sigmask(0, handled, Int32(handled.count))

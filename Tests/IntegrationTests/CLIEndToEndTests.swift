@@ -64,6 +64,15 @@ struct CLIEndToEndTests {
         let run = try d.cli(["run", "-d", "--name", "survivor", "--rootfs", try TestRootfs.path(), "--",
                              "/bin/sh", "-c", "sleep 5; echo after-crash; exit 9"])
         #expect(run.status == 0, "\(run.stderr)")
+        // The helper must hold none of the daemon's sockets, or a crashed daemon's
+        // socket would keep accepting connections nobody serves.
+        let id = run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let state = try WarrenJSON.decoder().decode(HelperState.self, from: Data(contentsOf: URL(fileURLWithPath: d.dataRoot + "/sandboxes/\(id)/state.json")))
+        let fds = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(state.helperPID)/fd")
+        for fd in fds {
+            let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(state.helperPID)/fd/\(fd)")) ?? ""
+            #expect(!target.hasPrefix("socket:"), "helper holds a socket: fd \(fd)")
+        }
         d.crash()
         try d.start()
         let info = try WarrenJSON.decoder().decode(SandboxInfo.self, from: Data(try d.cli(["inspect", "survivor"]).stdout.utf8))

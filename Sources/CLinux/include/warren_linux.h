@@ -36,6 +36,8 @@ int warren_signalfd_read(int fd);
 int warren_sigmask(int how, const int *signals, int count);
 /// Opens a new pty pair: returns master, stores the slave fd.
 int warren_openpty(int *slave);
+/// posix_spawn file action closing every fd from `low` up (glibc's closefrom action).
+int warren_spawn_add_closefrom(void *file_actions, int low);
 extern const int WARREN_O_PATH;
 extern const int WARREN_CLOSE_RANGE_CLOEXEC;
 
