@@ -90,6 +90,6 @@ let package = Package(
             "WarrenDaemon", "WarrenCore", "WarrenStore", "RuntimeDriver",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
-        .testTarget(name: "IntegrationTests", dependencies: ["WarrenClient", "WarrenCore", "LinuxSupport", "WarrenTestSupport"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["WarrenClient", "WarrenCore", "LinuxSupport", "NativeDriver", "WarrenTestSupport"]),
     ]
 )

@@ -1,5 +1,6 @@
 import Foundation
 import LinuxSupport
+import NativeDriver
 import Testing
 import WarrenCore
 import WarrenTestSupport
@@ -50,7 +51,7 @@ struct CLIEndToEndTests {
         #expect(try d.cli(["rm", "agent1"]).status == 0)
         #expect(!FileManager.default.fileExists(atPath: d.dataRoot + "/sandboxes/" + id))
         if let layout = CgroupLayout.detect() {
-            #expect(!SandboxCgroup(layout: layout, relativePath: "warren/" + id).exists)
+            #expect(!SandboxCgroup(layout: layout, relativePath: NativeDriver.cgroupParent(dataRoot: d.dataRoot) + "/" + id).exists)
         }
         let missing = try d.cli(["inspect", "agent1"])
         #expect(missing.status != 0)

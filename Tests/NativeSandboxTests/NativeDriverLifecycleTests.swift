@@ -39,7 +39,7 @@ struct NativeDriverLifecycleTests {
         await #expect(throws: WarrenError.self) { _ = try await f.driver.start(id: id) }
         try await f.driver.remove(id: id)
         #expect(!FileManager.default.fileExists(atPath: f.dataRoot + "/sandboxes/" + id))
-        #expect(!FileManager.default.fileExists(atPath: "/sys/fs/cgroup/memory/warren/" + id))
+        #expect(!FileManager.default.fileExists(atPath: "/sys/fs/cgroup/memory/" + NativeDriver.cgroupParent(dataRoot: f.dataRoot) + "/" + id))
     }
 
     @Test("a bad rootfs or mount source fails create and leaves no bundle")
@@ -68,7 +68,7 @@ struct NativeDriverLifecycleTests {
         let exit = try await f.driver.wait(id: id)
         #expect(clock.now - t0 < .seconds(10))
         #expect(exit.exitCode == 137)
-        let leftover = SandboxCgroup(layout: CgroupLayout.detect()!, relativePath: "warren/" + id)
+        let leftover = SandboxCgroup(layout: CgroupLayout.detect()!, relativePath: NativeDriver.cgroupParent(dataRoot: f.dataRoot) + "/" + id)
         #expect(leftover.pids().isEmpty)
         try await f.driver.remove(id: id)
         #expect(!leftover.exists)
@@ -93,13 +93,13 @@ struct NativeDriverLifecycleTests {
             $0.limits.memoryBytes = 64 << 20; $0.limits.pids = 50
         })
         _ = try await f.driver.start(id: id)
-        let cg = SandboxCgroup(layout: CgroupLayout.detect()!, relativePath: "warren/" + id)
+        let cg = SandboxCgroup(layout: CgroupLayout.detect()!, relativePath: NativeDriver.cgroupParent(dataRoot: f.dataRoot) + "/" + id)
         let memFile: String, pidsFile: String
         switch cg.layout {
         case .v1(let c):
-            memFile = c["memory"]! + "/warren/\(id)/memory.limit_in_bytes"; pidsFile = c["pids"]! + "/warren/\(id)/pids.max"
+            memFile = c["memory"]! + "/\(cg.relativePath)/memory.limit_in_bytes"; pidsFile = c["pids"]! + "/\(cg.relativePath)/pids.max"
         case .v2(let root):
-            memFile = root + "/warren/\(id)/memory.max"; pidsFile = root + "/warren/\(id)/pids.max"
+            memFile = root + "/\(cg.relativePath)/memory.max"; pidsFile = root + "/\(cg.relativePath)/pids.max"
         }
         #expect(try String(contentsOfFile: memFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) == "\(64 << 20)")
         #expect(try String(contentsOfFile: pidsFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) == "50")

@@ -30,7 +30,19 @@ public actor NativeDriver: RuntimeDriver {
     nonisolated var sandboxesDir: String { dataRoot + "/sandboxes" }
     nonisolated func bundle(_ id: String) -> SandboxBundle { SandboxBundle(path: sandboxesDir + "/" + id) }
     nonisolated func cgroup(_ id: String) -> SandboxCgroup? {
-        cgroupLayout.map { SandboxCgroup(layout: $0, relativePath: "warren/" + id) }
+        cgroupLayout.map { SandboxCgroup(layout: $0, relativePath: cgroupParent + "/" + id) }
+    }
+
+    /// The cgroup directory holding this daemon's sandboxes: `warren` for the default
+    /// data root, `warren-<hash>` for any other, so two daemons never see (or reap)
+    /// each other's sandboxes.
+    nonisolated var cgroupParent: String { Self.cgroupParent(dataRoot: dataRoot) }
+
+    public static func cgroupParent(dataRoot: String) -> String {
+        if dataRoot == "/var/lib/warren" { return "warren" }
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in dataRoot.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return "warren-" + String(String(h, radix: 16).suffix(12))
     }
 
     public func availability() async -> DriverAvailability {
@@ -72,7 +84,7 @@ public actor NativeDriver: RuntimeDriver {
                 workdir: spec.workdir ?? "/", user: spec.user, hostname: spec.hostname ?? String(id.prefix(12)),
                 mounts: spec.mounts, readOnlyRootfs: spec.readOnlyRootfs, capAdd: spec.capAdd,
                 limits: spec.limits, network: spec.network, tty: spec.tty,
-                idMap: try allocateSlot(), cgroupPath: "warren/" + id)
+                idMap: try allocateSlot(), cgroupPath: cgroupParent + "/" + id)
             try writeFileAtomically(b.configFile, Array(try WarrenJSON.encoder().encode(config)), mode: 0o600)
         } catch {
             try? removeTree(b.path)
@@ -189,7 +201,7 @@ public actor NativeDriver: RuntimeDriver {
 
     public func list() async throws -> [String] {
         var ids = Set((try? FileManager.default.contentsOfDirectory(atPath: sandboxesDir)) ?? [])
-        if let layout = cgroupLayout { ids.formUnion(SandboxCgroup.children(layout: layout, parent: "warren")) }
+        if let layout = cgroupLayout { ids.formUnion(SandboxCgroup.children(layout: layout, parent: cgroupParent)) }
         return ids.sorted()
     }
 
