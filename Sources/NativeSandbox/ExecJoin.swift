@@ -19,10 +19,7 @@ public struct ExecJoin {
 
     public init(bundlePath: String, execJSON: String) throws {
         bundle = SandboxBundle(path: bundlePath)
-        guard let data = readFileIfPresent(bundle.configFile) else {
-            throw SandboxSetupError("no config.json in \(bundlePath)")
-        }
-        config = try WarrenJSON.decoder().decode(HelperLaunchConfig.self, from: Data(data))
+        config = try bundle.loadLaunchConfig()
         exec = try WarrenJSON.decoder().decode(HelperExecConfig.self, from: Data(execJSON.utf8))
     }
 

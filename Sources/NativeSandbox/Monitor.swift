@@ -21,10 +21,7 @@ public struct Monitor {
 
     public init(bundlePath: String, readyFD: Int32) throws {
         bundle = SandboxBundle(path: bundlePath)
-        guard let data = readFileIfPresent(bundle.configFile) else {
-            throw SandboxSetupError("no config.json in \(bundlePath)")
-        }
-        config = try WarrenJSON.decoder().decode(HelperLaunchConfig.self, from: Data(data))
+        config = try bundle.loadLaunchConfig()
         self.readyFD = readyFD
     }
 

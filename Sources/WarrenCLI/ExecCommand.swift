@@ -37,13 +37,7 @@ struct ExecCommand: AsyncParsableCommand {
                 throw WarrenError(.invalidArgument, "environment entry '\(entry)' must be KEY=VALUE")
             }
             let request = ExecRequest(command: command, env: env, workdir: workdir, user: user, tty: tty)
-            for try await chunk in try await client.client().exec(sandbox, request) {
-                if chunk.stream == "exit" {
-                    exitCode = chunk.exitCode
-                } else {
-                    Output.write(chunk.bytes, to: chunk.stream)
-                }
-            }
+            exitCode = try await Output.relay(try await client.client().exec(sandbox, request))
         } catch {
             throw CLIFailure.beforeRun(error)
         }

@@ -20,6 +20,20 @@ enum Output {
         writeAll(stream == "stderr" ? STDERR_FILENO : STDOUT_FILENO, bytes)
     }
 
+    /// Copies a sandbox's output stream to stdout/stderr; returns the exit code its
+    /// final `exit` chunk reports, or nil when the stream ended without one.
+    static func relay(_ chunks: AsyncThrowingStream<OutputChunk, any Error>) async throws -> Int32? {
+        var exitCode: Int32?
+        for try await chunk in chunks {
+            if chunk.stream == "exit" {
+                exitCode = chunk.exitCode
+            } else {
+                write(chunk.bytes, to: chunk.stream)
+            }
+        }
+        return exitCode
+    }
+
     /// Pretty JSON, sorted keys.
     static func json(_ value: some Encodable) throws {
         writeAll(STDOUT_FILENO, Array(try WarrenJSON.encoder(pretty: true).encode(value)) + [0x0A])

@@ -142,13 +142,7 @@ enum Attach {
     static func follow(_ warren: WarrenClient, sandbox id: String) async throws -> Int32 {
         var exitCode: Int32?
         do {
-            for try await chunk in try await warren.logs(id, follow: true) {
-                if chunk.stream == "exit" {
-                    exitCode = chunk.exitCode
-                } else {
-                    Output.write(chunk.bytes, to: chunk.stream)
-                }
-            }
+            exitCode = try await Output.relay(try await warren.logs(id, follow: true))
         } catch {
             throw CLIFailure.beforeRun(error)
         }

@@ -43,8 +43,7 @@ struct VersionCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var versions = Versions(client: VersionInfo(version: warrenVersion, apiVersion: warrenAPIVersion,
-                                                    os: "linux", arch: Self.arch))
+        var versions = Versions(client: VersionInfo.current)
         do {
             versions.server = try await client.client().version()
         } catch let error as WarrenError {
@@ -59,16 +58,6 @@ struct VersionCommand: AsyncParsableCommand {
             }
         }
         if let message = versions.serverError { throw CLIFailure(message) }
-    }
-
-    static var arch: String {
-        #if arch(x86_64)
-        "amd64"
-        #elseif arch(arm64)
-        "arm64"
-        #else
-        "unknown"
-        #endif
     }
 }
 

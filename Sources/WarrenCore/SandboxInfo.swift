@@ -130,4 +130,18 @@ public struct DriverInfo: Codable, Sendable {
 }
 
 public let warrenVersion = "0.1.0"
+
+extension VersionInfo {
+    /// This build's version, on this machine's OS and architecture (named as OCI does).
+    public static var current: VersionInfo {
+        #if arch(x86_64)
+        let arch = "amd64"
+        #elseif arch(arm64)
+        let arch = "arm64"
+        #else
+        let arch = "unknown"
+        #endif
+        return VersionInfo(version: warrenVersion, apiVersion: warrenAPIVersion, os: "linux", arch: arch)
+    }
+}
 public let warrenAPIVersion = "v1"

@@ -41,8 +41,7 @@ public enum APIRouter {
 
     static func addSystemRoutes(to router: Router<DaemonRequestContext>, _ deps: Dependencies) {
         router.get("/v1/version") { _, _ in
-            try HTTPBody.json(VersionInfo(version: warrenVersion, apiVersion: warrenAPIVersion,
-                                          os: "linux", arch: currentArchitecture))
+            try HTTPBody.json(VersionInfo.current)
         }
         router.get("/v1/health") { _, _ in
             try HTTPBody.json(["status": "ok"])
@@ -114,13 +113,4 @@ func uncancellable<T: Sendable>(_ operation: @escaping @Sendable () async throws
     try await Task { try await operation() }.value
 }
 
-/// The machine architecture, as Go and OCI name it.
-let currentArchitecture: String = {
-    #if arch(x86_64)
-    "amd64"
-    #elseif arch(arm64)
-    "arm64"
-    #else
-    "unknown"
-    #endif
-}()
+
