@@ -13,8 +13,9 @@ BIN="$(swift build -c release --show-bin-path)"
 ROOTFS=/var/lib/warren-demo/rootfs
 mkdir -p "$ROOTFS/bin" "$ROOTFS/etc" "$ROOTFS/work"
 chmod 755 /var/lib/warren-demo
-cp "$(command -v busybox)" "$ROOTFS/bin/busybox"
-for a in $("$ROOTFS/bin/busybox" --list); do ln -sf busybox "$ROOTFS/bin/$a"; done
+chown 1000:1000 "$ROOTFS/work"   # the id-mapped rootfs shows host uid 1000 as the sandbox's uid 1000
+rm -f "$ROOTFS/bin/busybox"; cp "$(command -v busybox)" "$ROOTFS/bin/busybox"
+for a in $("$ROOTFS/bin/busybox" --list); do [ "$a" = busybox ] || ln -sf busybox "$ROOTFS/bin/$a"; done
 printf 'root:x:0:0:root:/root:/bin/sh\nagent:x:1000:1000:agent:/work:/bin/sh\n' > "$ROOTFS/etc/passwd"
 printf 'root:x:0:\nagent:x:1000:\n' > "$ROOTFS/etc/group"
 cat > "$ROOTFS/bin/agent" <<'AGENT'
