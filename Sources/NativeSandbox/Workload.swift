@@ -61,7 +61,6 @@ struct Workload {
 
         if errorFD > 3 { _ = warren_close_range(3, UInt32(errorFD - 1), 0) }
         _ = warren_close_range(UInt32(errorFD + 1), UInt32.max, 0)
-        if errorFD > 3 || errorFD < 3 { /* errorFD stays open, close-on-exec */ }
 
         try SeccompProfile.install()
 

@@ -209,7 +209,7 @@ public actor NativeDriver: RuntimeDriver {
 
     public func wait(id: String) async throws -> DriverExit {
         if let state = helperState(id) {
-            let pidfd = warren_pidfd_open_checked(state)
+            let pidfd = openHelperPidfd(state)
             if pidfd >= 0 {
                 try await runBlocking {
                     ProcessSpawner.waitForPidfd(pidfd)
@@ -235,10 +235,14 @@ public actor NativeDriver: RuntimeDriver {
     }
 
     /// Kills every process of the sandbox: the cgroup when there is one, else init
-    /// (whose death takes its pid namespace with it).
+    /// (whose death takes its pid namespace with it). Init's pid is only trusted while
+    /// its helper, which has not reaped it yet, is alive.
     nonisolated func killEverything(_ id: String, state: HelperState?) {
-        if let cg = cgroup(id), cg.exists { cg.killAll() }
-        if let s = state, processIsAlive(s.initPID, startTime: processStartTime(s.initPID) ?? 0) { kill(s.initPID, SIGKILL) }
+        if let cg = cgroup(id), cg.exists {
+            cg.killAll()
+        } else if let s = state, helperAlive(s) {
+            kill(s.initPID, SIGKILL)
+        }
     }
 
     public func remove(id: String) async throws {
@@ -256,7 +260,7 @@ public actor NativeDriver: RuntimeDriver {
         }
     }
 
-    nonisolated func warren_pidfd_open_checked(_ state: HelperState) -> Int32 {
+    nonisolated func openHelperPidfd(_ state: HelperState) -> Int32 {
         let fd = pidfdOpen(state.helperPID)
         guard fd >= 0 else { return -1 }
         // The pid may have been reused by now: trust the fd only if the start time matches.
