@@ -69,7 +69,7 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ], swiftSettings: strict),
         .target(name: "WarrenCLI", dependencies: [
-            "WarrenCore", "WarrenClient", "WarrenDaemon",
+            "WarrenCore", "WarrenClient", "WarrenDaemon", "CLinux",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
@@ -79,7 +79,7 @@ let package = Package(
         .executableTarget(name: "warren-sandbox", dependencies: ["NativeSandbox"], swiftSettings: strict),
 
         // MARK: - Tests
-        .target(name: "WarrenTestSupport", dependencies: ["WarrenCore", "LinuxSupport"], path: "Tests/WarrenTestSupport"),
+        .target(name: "WarrenTestSupport", dependencies: ["WarrenCore", "LinuxSupport", "CLinux"], path: "Tests/WarrenTestSupport"),
         .testTarget(name: "WarrenCoreTests", dependencies: ["WarrenCore"]),
         .testTarget(name: "WarrenStoreTests", dependencies: ["WarrenStore", "WarrenCore"]),
         .testTarget(name: "NativeSandboxTests", dependencies: [

@@ -122,6 +122,15 @@ int warren_set_winsize(int fd, unsigned short rows, unsigned short cols) {
     ws.ws_col = cols;
     return ioctl(fd, TIOCSWINSZ, &ws);
 }
+
+int warren_get_winsize(int fd, unsigned short *rows, unsigned short *cols) {
+    struct winsize ws;
+    memset(&ws, 0, sizeof(ws));
+    if (ioctl(fd, TIOCGWINSZ, &ws) < 0) return -1;
+    *rows = ws.ws_row;
+    *cols = ws.ws_col;
+    return 0;
+}
 #endif
 
 #if defined(__linux__)
@@ -205,5 +214,69 @@ int warren_openpty(int *slave) {
 #if defined(__linux__)
 int warren_spawn_add_closefrom(void *file_actions, int low) {
     return posix_spawn_file_actions_addclosefrom_np((posix_spawn_file_actions_t *)file_actions, low);
+}
+#endif
+
+#if defined(__linux__)
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/vfs.h>
+#include <sys/stat.h>
+
+#ifndef TIOCGPTPEER
+#define TIOCGPTPEER _IO('T', 0x41)
+#endif
+#define WARREN_DEVPTS_MAGIC 0x1cd1
+
+int warren_open_devpts_pty(const char *ptmx, int *slave) {
+    int master = open(ptmx, O_RDWR | O_NOCTTY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (master < 0) return -1;
+    struct statfs sfs;
+    if (fstatfs(master, &sfs) < 0 || sfs.f_type != WARREN_DEVPTS_MAGIC) {
+        close(master); errno = EPERM; return -1;
+    }
+    int flags = fcntl(master, F_GETFL);
+    fcntl(master, F_SETFL, flags & ~O_NONBLOCK);
+    if (unlockpt(master) < 0) { int e = errno; close(master); errno = e; return -1; }
+    int s = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);
+    if (s < 0) { int e = errno; close(master); errno = e; return -1; }
+    *slave = s;
+    return master;
+}
+
+int warren_send_fd(int sock, int fd) {
+    char byte = 'F';
+    struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+    char control[CMSG_SPACE(sizeof(int))];
+    memset(control, 0, sizeof(control));
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof(control) };
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    ssize_t n;
+    do { n = sendmsg(sock, &msg, MSG_NOSIGNAL); } while (n < 0 && errno == EINTR);
+    return n == 1 ? 0 : -1;
+}
+
+int warren_recv_fd(int sock) {
+    char byte;
+    struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+    char control[CMSG_SPACE(sizeof(int))];
+    memset(control, 0, sizeof(control));
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof(control) };
+    ssize_t n;
+    do { n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC); } while (n < 0 && errno == EINTR);
+    if (n <= 0) { if (n == 0) errno = ENODATA; return -1; }
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) { errno = EPROTO; return -1; }
+    int fd;
+    memcpy(&fd, CMSG_DATA(c), sizeof(int));
+    return fd;
+}
+
+int warren_socketpair(int fds[2]) {
+    return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds);
 }
 #endif

@@ -11,21 +11,27 @@ import WarrenCore
 /// Joins the sandbox's cgroup and every namespace of its init through a pidfd, then
 /// forks so the process is inside the sandbox's pid namespace, and applies the same
 /// user, capabilities, no_new_privs and seccomp as the main process. Its stdio are
-/// the helper's own; the helper exits with the process's exit code.
+/// the helper's own, or with a terminal a pty made in the sandbox's devpts whose
+/// master goes to the daemon over `consoleFD`; the helper exits with the process's
+/// exit code.
 public struct ExecJoin {
     let bundle: SandboxBundle
     let config: HelperLaunchConfig
     let exec: HelperExecConfig
+    let consoleFD: Int32
 
-    public init(bundlePath: String, execJSON: String) throws {
+    public init(bundlePath: String, execJSON: String, consoleFD: Int32 = -1) throws {
         bundle = SandboxBundle(path: bundlePath)
         config = try bundle.loadLaunchConfig()
         exec = try WarrenJSON.decoder().decode(HelperExecConfig.self, from: Data(execJSON.utf8))
+        self.consoleFD = consoleFD
     }
 
     public func run() -> Int32 {
         _ = warren_prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
-        _ = warren_close_range(3, UInt32.max, 0)
+        if consoleFD > 3 { _ = warren_close_range(3, UInt32(consoleFD - 1), 0) }
+        _ = warren_close_range(UInt32(max(consoleFD, 2) + 1), UInt32.max, 0)
+        if consoleFD >= 0 { _ = fcntl(consoleFD, F_SETFD, FD_CLOEXEC) }
         do {
             return try joinAndRun()
         } catch {
@@ -51,6 +57,12 @@ public struct ExecJoin {
         try syscallRetrying("setresgid") { warren_setresgid(0, 0, 0) }
         try syscallRetrying("setresuid") { warren_setresuid(0, 0, 0) }
 
+        var terminal: Int32 = -1
+        if exec.tty {
+            guard consoleFD >= 0 else { throw SandboxSetupError("exec with a terminal needs --console-fd") }
+            terminal = try SandboxInit.makeTerminal(size: exec.consoleSize, sendMasterTo: consoleFD)
+        }
+
         let handled = [SIGCHLD] + SandboxInit.forwarded
         _ = warren_sigmask(0, handled, Int32(handled.count))
         let sfd = warren_signalfd(handled, Int32(handled.count), 0)
@@ -64,10 +76,12 @@ public struct ExecJoin {
         let pid = fork()
         if pid == 0 {
             close(errPipe[0])
+            if terminal >= 0 { dup2(terminal, 0); dup2(terminal, 1); dup2(terminal, 2) }
             workload.exec(errorFD: errPipe[1])
         }
         guard pid > 0 else { throw SyscallError("fork", errno: errno) }
         close(errPipe[1])
+        if terminal >= 0 { close(terminal) }
         let failure = (try? readAll(errPipe[0])) ?? []
         close(errPipe[0])
         if !failure.isEmpty {

@@ -6,7 +6,7 @@ import Foundation
 /// Argument handling of the `warren-sandbox` executable.
 ///
 ///     warren-sandbox start --bundle DIR [--ready-fd N]
-///     warren-sandbox exec --bundle DIR --process JSON
+///     warren-sandbox exec --bundle DIR --process JSON [--console-fd N]
 public enum HelperCommand {
     public static func main(_ args: [String]) -> Int32 {
         func value(_ flag: String) -> String? {
@@ -21,7 +21,8 @@ public enum HelperCommand {
                 return try Monitor(bundlePath: bundle, readyFD: ready).run()
             case "exec":
                 guard let process = value("--process") else { return usage() }
-                return try ExecJoin(bundlePath: bundle, execJSON: process).run()
+                let console = value("--console-fd").flatMap { Int32($0) } ?? -1
+                return try ExecJoin(bundlePath: bundle, execJSON: process, consoleFD: console).run()
             default:
                 return usage()
             }
@@ -32,7 +33,7 @@ public enum HelperCommand {
     }
 
     static func usage() -> Int32 {
-        FileHandle.standardError.write(Data("usage: warren-sandbox start --bundle DIR [--ready-fd N] | exec --bundle DIR --process JSON\n".utf8))
+        FileHandle.standardError.write(Data("usage: warren-sandbox start --bundle DIR [--ready-fd N] | exec --bundle DIR --process JSON [--console-fd N]\n".utf8))
         return 2
     }
 }

@@ -31,6 +31,8 @@ public struct Monitor {
     public func run() -> Int32 {
         _ = warren_prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
         _ = warren_prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        // Input to a process that has gone must fail with EPIPE, not kill the monitor.
+        signal(SIGPIPE, SIG_IGN)
         if readyFD >= 0 { _ = fcntl(readyFD, F_SETFD, FD_CLOEXEC) }
         // Nothing the spawner left open may reach the sandbox.
         if readyFD > 3 { _ = warren_close_range(3, UInt32(readyFD - 1), 0) }
@@ -61,6 +63,7 @@ public struct Monitor {
         var initPID: Int32
         var outputFDs: [(fd: Int32, stream: LogStream)]
         var logFD: Int32
+        var input: MonitorInput?
     }
 
     // MARK: - Start
@@ -89,12 +92,17 @@ public struct Monitor {
         if pid == 0 {
             close(goPipe[1]); close(statusPipe[0]); close(logFD)
             for (fd, _) in stdio.parentEnds { close(fd) }
+            if let w = stdio.stdinWriter { close(w) }
+            if let c = stdio.console { close(c.parent) }
             if readyFD >= 0 { close(readyFD) }
-            SandboxInit(config: config, bundle: bundle, goFD: goPipe[0], statusFD: statusPipe[1], stdio: stdio.childEnds).run()
+            SandboxInit(config: config, bundle: bundle, goFD: goPipe[0], statusFD: statusPipe[1],
+                        stdio: stdio.childEnds, consoleFD: stdio.console?.child).run()
         }
         guard pid > 0 else { throw SyscallError("clone(namespaces)", errno: errno) }
         close(goPipe[0]); close(statusPipe[1])
-        close(stdio.childEnds.0); close(stdio.childEnds.1); close(stdio.childEnds.2)
+        for fd in Set([stdio.childEnds.0, stdio.childEnds.1, stdio.childEnds.2]) where fd >= 0 { close(fd) }
+        if let c = stdio.console { close(c.child) }
+        var outputs = stdio.parentEnds
         do {
             try IDMapping.write(config.idMap, to: pid)
             try cgroup?.add(pid: pid)
@@ -105,30 +113,60 @@ public struct Monitor {
             guard status == "OK" else {
                 throw SandboxSetupError(status.hasPrefix("E:") ? String(status.dropFirst(2)) : "sandbox init exited during setup")
             }
+            if let console = stdio.console {
+                // Init made the terminal in the sandbox's own devpts and sent its master.
+                let master = try syscallRetrying("recvmsg(console)") { warren_recv_fd(console.parent) }
+                close(console.parent)
+                outputs = [(master, .stdout)]
+            }
         } catch {
+            if let c = stdio.console { close(c.parent) }
             kill(pid, SIGKILL)
             var st: Int32 = 0
             waitpid(pid, &st, 0)
             throw error
         }
+        // Interactive sandboxes take input from attached clients.
+        var input: MonitorInput?
+        if let target = config.tty ? outputs[0].fd : stdio.stdinWriter {
+            do {
+                input = try MonitorInput(socketPath: bundle.attachSocket, targetFD: target,
+                                         isTerminal: config.tty, acceptsInput: config.stdin)
+            } catch {
+                kill(pid, SIGKILL)
+                throw error
+            }
+        }
         let state = HelperState(helperPID: getpid(), helperStartTime: processStartTime(getpid()) ?? 0, initPID: pid)
         try writeFileAtomically(bundle.stateFile, Array(try WarrenJSON.encoder().encode(state)))
-        return Started(initPID: pid, outputFDs: stdio.parentEnds, logFD: logFD)
+        return Started(initPID: pid, outputFDs: outputs, logFD: logFD, input: input)
     }
 
     private struct Stdio {
         var childEnds: (Int32, Int32, Int32)
         var parentEnds: [(fd: Int32, stream: LogStream)]
+        /// Write end of the main process's stdin pipe, when stdin stays open without a terminal.
+        var stdinWriter: Int32? = nil
+        /// With a terminal: the socket pair over which init sends the pty's master.
+        var console: (parent: Int32, child: Int32)? = nil
     }
 
     private func makeStdio() throws -> Stdio {
-        let devnull = try syscallRetrying("open", "/dev/null") { open("/dev/null", O_RDONLY) }
         if config.tty {
-            var slave: Int32 = -1
-            let master = try syscallRetrying("openpty") { warren_openpty(&slave) }
-            _ = warren_set_winsize(slave, 24, 80)
-            close(devnull)
-            return Stdio(childEnds: (slave, dup(slave), dup(slave)), parentEnds: [(master, .stdout)])
+            // The terminal is made inside the sandbox, in its devpts, so the process sees
+            // it as /dev/pts/N; init passes the master back over this socket pair.
+            var pair: [Int32] = [0, 0]
+            try syscallRetrying("socketpair") { warren_socketpair(&pair) }
+            _ = fcntl(pair[1], F_SETFD, 0)
+            return Stdio(childEnds: (-1, -1, -1), parentEnds: [], console: (pair[0], pair[1]))
+        }
+        var input: (read: Int32, write: Int32?)
+        if config.stdin {
+            let p = try ProcessSpawner.pipe()
+            input = (p.read, p.write)
+            _ = fcntl(p.read, F_SETFD, 0)
+        } else {
+            input = (try syscallRetrying("open", "/dev/null") { open("/dev/null", O_RDONLY) }, nil)
         }
         var out: [Int32] = [0, 0]
         var err: [Int32] = [0, 0]
@@ -137,7 +175,8 @@ public struct Monitor {
         // The child's ends must survive into the sandbox: drop close-on-exec there.
         _ = fcntl(out[1], F_SETFD, 0)
         _ = fcntl(err[1], F_SETFD, 0)
-        return Stdio(childEnds: (devnull, out[1], err[1]), parentEnds: [(out[0], .stdout), (err[0], .stderr)])
+        return Stdio(childEnds: (input.read, out[1], err[1]), parentEnds: [(out[0], .stdout), (err[0], .stderr)],
+                     stdinWriter: input.write)
     }
 
     // MARK: - Supervise
@@ -153,6 +192,7 @@ public struct Monitor {
             let polled = open
             var fds = polled.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
             fds.append(pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0))
+            if exitCode == nil, let input = s.input { fds += input.pollEntries() }
             var timeout: Int32 = -1
             if exitCode != nil {
                 timeout = 2000  // drain what is left; sandbox processes are gone
@@ -168,8 +208,15 @@ public struct Monitor {
                 continue
             }
             for (i, p) in fds.enumerated() where p.revents != 0 {
+                if i > polled.count {
+                    _ = s.input?.handle(p)
+                    continue
+                }
                 if p.fd == signalFD {
-                    if let code = handleSignals(signalFD, initPID: s.initPID) { exitCode = code }
+                    if let code = handleSignals(signalFD, initPID: s.initPID) {
+                        exitCode = code
+                        s.input?.close()
+                    }
                     continue
                 }
                 let r = read(p.fd, &buffer, buffer.count)
@@ -177,6 +224,8 @@ public struct Monitor {
                     let record = LogRecord.encode(stream: polled[i].stream, payload: buffer[0..<r], timeNanos: wallNanos())
                     try? writeAll(s.logFD, record)
                 } else if r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN) {
+                    // A terminal's master is also the input's target: stop both together.
+                    if config.tty { s.input?.close() }
                     close(p.fd)
                     open.removeAll { $0.fd == p.fd }
                 }

@@ -16,6 +16,8 @@ struct SandboxInit {
     /// Write end: `OK` once the workload has exec'd, or `E:<reason>`.
     let statusFD: Int32
     let stdio: (Int32, Int32, Int32)
+    /// With a terminal: where to send the master side of the pty made inside.
+    let consoleFD: Int32?
 
     /// Signals forwarded to the workload.
     static let forwarded: [Int32] = [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH]
@@ -44,6 +46,11 @@ struct SandboxInit {
         try syscallRetrying("sethostname") { sethostname(config.hostname, config.hostname.utf8.count) }
         try syscallRetrying("loopback up") { warren_loopback_up() }
         try GuestFilesystem.setUp(rootfs: bundle.rootfsMount, readOnly: config.readOnlyRootfs)
+        var stdio = self.stdio
+        if let consoleFD {
+            let slave = try Self.makeTerminal(size: config.consoleSize, sendMasterTo: consoleFD)
+            stdio = (slave, slave, slave)
+        }
 
         var errPipe: [Int32] = [0, 0]
         try syscallRetrying("pipe2") { warren_pipe2(&errPipe, O_CLOEXEC) }
@@ -58,7 +65,7 @@ struct SandboxInit {
         }
         guard pid > 0 else { throw SyscallError("fork", errno: errno) }
         close(errPipe[1])
-        close(stdio.0); close(stdio.1); close(stdio.2)
+        for fd in Set([stdio.0, stdio.1, stdio.2]) { close(fd) }
         let failure = (try? readAll(errPipe[0])) ?? []
         close(errPipe[0])
         if !failure.isEmpty {
@@ -72,6 +79,19 @@ struct SandboxInit {
         try Capabilities.apply(keep: [])
         _ = warren_prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
         return pid
+    }
+
+    /// Opens a pty in the sandbox's devpts (now at /dev/pts), sends its master over
+    /// `socket` and returns the slave for the workload.
+    static func makeTerminal(size: TerminalSize?, sendMasterTo socket: Int32) throws -> Int32 {
+        var slave: Int32 = -1
+        let master = try syscallRetrying("open", "/dev/pts/ptmx") { warren_open_devpts_pty("/dev/pts/ptmx", &slave) }
+        defer { close(master) }
+        let size = size ?? TerminalSize(rows: 24, cols: 80)
+        _ = warren_set_winsize(master, size.rows, size.cols)
+        try syscallRetrying("sendmsg(console)") { warren_send_fd(socket, master) }
+        close(socket)
+        return slave
     }
 
     /// Reaps children and forwards signals; exits with the workload's status.

@@ -1,5 +1,8 @@
 import ArgumentParser
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import WarrenClient
 import WarrenCore
 
@@ -10,9 +13,9 @@ struct ExecCommand: AsyncParsableCommand {
         usage: "warren exec [OPTIONS] SANDBOX -- COMMAND [ARG...]")
 
     @OptionGroup var client: ClientOptions
-    @Flag(name: .shortAndLong, help: "Keep stdin open (not yet supported).")
+    @Flag(name: .shortAndLong, help: "Keep stdin open and send it to the process.")
     var interactive = false
-    @Flag(name: .shortAndLong, help: "Allocate a terminal (not yet supported).")
+    @Flag(name: .shortAndLong, help: "Give the process a terminal (with -i: raw mode, resize, Ctrl-C).")
     var tty = false
     @Option(name: [.customShort("e"), .customLong("env")], help: "Set an environment variable (KEY=VALUE).")
     var env: [String] = []
@@ -29,15 +32,17 @@ struct ExecCommand: AsyncParsableCommand {
     func run() async throws {
         var exitCode: Int32?
         do {
-            if interactive || tty {
-                throw WarrenError(.unsupported, "interactive exec (-i/-t) is not supported yet")
-            }
             guard !command.isEmpty else { throw WarrenError(.invalidArgument, "no command given: put it after --") }
             for entry in env where !entry.contains("=") {
                 throw WarrenError(.invalidArgument, "environment entry '\(entry)' must be KEY=VALUE")
             }
-            let request = ExecRequest(command: command, env: env, workdir: workdir, user: user, tty: tty)
-            exitCode = try await Output.relay(try await client.client().exec(sandbox, request))
+            if interactive && tty && !Terminal.isTerminal(STDIN_FILENO) {
+                throw WarrenError(.invalidArgument, "the input device is not a TTY: drop -t, or run from a terminal")
+            }
+            let request = ExecRequest(command: command, env: env, workdir: workdir, user: user, tty: tty,
+                                      stdin: interactive, consoleSize: tty ? Terminal.size() : nil)
+            let connection = try await client.client().execInteractive(sandbox, request)
+            exitCode = try await InteractiveRelay.run(connection, stdin: interactive, tty: tty)
         } catch {
             throw CLIFailure.beforeRun(error)
         }

@@ -1,5 +1,8 @@
 import ArgumentParser
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import WarrenClient
 import WarrenCore
 
@@ -51,9 +54,9 @@ struct RunCommand: AsyncParsableCommand {
     var rootfs: String?
     @Option(name: .customLong("label"), help: "Label KEY=VALUE.")
     var labels: [String] = []
-    @Flag(name: .shortAndLong, help: "Keep stdin open (not yet supported).")
+    @Flag(name: .shortAndLong, help: "Keep stdin open and send it to the sandbox.")
     var interactive = false
-    @Flag(name: .shortAndLong, help: "Allocate a terminal (not yet supported).")
+    @Flag(name: .shortAndLong, help: "Give the sandbox a terminal (with -i: raw mode, resize, Ctrl-C).")
     var tty = false
 
     @Argument(help: "Image reference (when not using --rootfs).")
@@ -80,7 +83,7 @@ struct RunCommand: AsyncParsableCommand {
             Output.line(info.id)
             return
         }
-        let code = try await Attach.follow(warren, sandbox: info.id)
+        let code = try await Attach.follow(warren, sandbox: info.id, stdin: interactive, tty: tty)
         if autoRemove {
             do {
                 try await warren.remove(info.id, force: true)
@@ -93,8 +96,8 @@ struct RunCommand: AsyncParsableCommand {
 
     /// The spec from the flags; checks what can be checked without the daemon.
     func makeSpec() throws -> SandboxSpec {
-        if interactive || tty {
-            throw WarrenError(.unsupported, "interactive sandboxes (-i/-t) are not supported yet")
+        if interactive && tty && !detach && !Terminal.isTerminal(STDIN_FILENO) {
+            throw WarrenError(.invalidArgument, "the input device is not a TTY: drop -t, or run from a terminal")
         }
         guard !command.isEmpty else {
             throw WarrenError(.invalidArgument, "no command given: put it after --, e.g. warren run --rootfs DIR -- /bin/sh -c 'echo hi'")
@@ -132,17 +135,27 @@ struct RunCommand: AsyncParsableCommand {
             name: name, rootfs: rootPath, image: image, command: command, env: env, workdir: workdir, user: user,
             driver: driver, mounts: try mounts.map(MountSpec.parse), limits: limits, network: networkMode,
             readOnlyRootfs: readOnly, capAdd: capAdd, tty: tty, stdin: interactive, hostname: hostname,
-            labels: labelMap, autoRemove: autoRemove && detach)
+            labels: labelMap, autoRemove: autoRemove && detach, consoleSize: tty ? Terminal.size() : nil)
     }
 }
 
 /// Following a sandbox's output to the terminal.
 enum Attach {
-    /// Streams the logs until the sandbox ends; returns its exit code (125 when unknown).
-    static func follow(_ warren: WarrenClient, sandbox id: String) async throws -> Int32 {
+    /// Streams the output until the sandbox ends; returns its exit code (125 when
+    /// unknown). With `stdin` or `tty` the terminal is attached to the sandbox's input;
+    /// otherwise terminating signals are forwarded to it.
+    static func follow(_ warren: WarrenClient, sandbox id: String, stdin: Bool = false, tty: Bool = false) async throws -> Int32 {
         var exitCode: Int32?
         do {
-            exitCode = try await Output.relay(try await warren.logs(id, follow: true))
+            if stdin || tty {
+                exitCode = try await InteractiveRelay.run(try await warren.attach(id), stdin: stdin, tty: tty)
+            } else {
+                let forwarding = InteractiveRelay.forwardSignals { sig in
+                    Task { try? await warren.kill(id, signal: sig) }
+                }
+                defer { forwarding.forEach { $0.cancel() } }
+                exitCode = try await Output.relay(try await warren.logs(id, follow: true))
+            }
         } catch {
             throw CLIFailure.beforeRun(error)
         }

@@ -22,14 +22,20 @@ extension WarrenClient {
 
     /// Sends a request; a non-2xx status throws the daemon's `WarrenError`.
     func send(_ method: HTTPMethod, _ uri: String, body: Data?, stream: Bool) async throws -> HTTPClientResponse {
+        try await send(method, uri, body: body.map { .bytes(ByteBuffer(bytes: $0)) }, contentType: "application/json", stream: stream)
+    }
+
+    /// Sends a request with any body (a stream for full-duplex exchanges).
+    func send(_ method: HTTPMethod, _ uri: String, body: HTTPClientRequest.Body?, contentType: String,
+              stream: Bool) async throws -> HTTPClientResponse {
         var request = HTTPClientRequest(url: host.url(uri))
         request.method = method
         request.headers.add(name: "Host", value: "warren")
         request.headers.add(name: "User-Agent", value: "warren-client/\(warrenVersion)")
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         if let body {
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(bytes: body))
+            request.headers.add(name: "Content-Type", value: contentType)
+            request.body = body
         }
         let response: HTTPClientResponse
         do {

@@ -19,6 +19,9 @@ public struct HelperLaunchConfig: Codable, Sendable, Equatable {
     public var limits: ResourceLimits
     public var network: NetworkMode
     public var tty: Bool
+    /// Keep stdin open: the monitor takes input from `attach.sock`.
+    public var stdin: Bool
+    public var consoleSize: TerminalSize?
     /// Host uid/gid that sandbox uid/gid 0 maps to, and how many ids are mapped.
     public var idMap: IDMap
     /// Cgroup placement, relative to each hierarchy's root (e.g. `warren/<id>`).
@@ -27,11 +30,12 @@ public struct HelperLaunchConfig: Codable, Sendable, Equatable {
     public init(id: String, lowerDirs: [String], command: [String], env: [String], workdir: String,
                 user: String?, hostname: String, mounts: [MountSpec], readOnlyRootfs: Bool,
                 capAdd: [String], limits: ResourceLimits, network: NetworkMode, tty: Bool,
-                idMap: IDMap, cgroupPath: String) {
+                stdin: Bool = false, consoleSize: TerminalSize? = nil, idMap: IDMap, cgroupPath: String) {
         self.id = id; self.lowerDirs = lowerDirs; self.command = command; self.env = env
         self.workdir = workdir; self.user = user; self.hostname = hostname; self.mounts = mounts
         self.readOnlyRootfs = readOnlyRootfs; self.capAdd = capAdd; self.limits = limits
-        self.network = network; self.tty = tty; self.idMap = idMap; self.cgroupPath = cgroupPath
+        self.network = network; self.tty = tty; self.stdin = stdin; self.consoleSize = consoleSize
+        self.idMap = idMap; self.cgroupPath = cgroupPath
     }
 }
 
@@ -49,8 +53,10 @@ public struct HelperExecConfig: Codable, Sendable, Equatable {
     public var workdir: String?
     public var user: String?
     public var tty: Bool
-    public init(command: [String], env: [String], workdir: String?, user: String?, tty: Bool) {
+    public var consoleSize: TerminalSize?
+    public init(command: [String], env: [String], workdir: String?, user: String?, tty: Bool, consoleSize: TerminalSize? = nil) {
         self.command = command; self.env = env; self.workdir = workdir; self.user = user; self.tty = tty
+        self.consoleSize = consoleSize
     }
 }
 
@@ -89,6 +95,8 @@ public struct SandboxBundle: Sendable, Equatable {
     public var stateFile: String { path + "/state.json" }
     public var exitFile: String { path + "/exit.json" }
     public var helperLog: String { path + "/helper.log" }
+    /// The monitor's input socket for attached clients (interactive sandboxes only).
+    public var attachSocket: String { path + "/attach.sock" }
     public var logFile: String { path + "/logs/output.log" }
     public var logsDir: String { path + "/logs" }
     /// Sockets shared with the guest.

@@ -36,16 +36,22 @@ public struct StopRequest: Codable, Sendable {
     public init(graceSeconds: Double? = nil) { self.graceSeconds = graceSeconds }
 }
 
-/// Body of `POST /v1/sandboxes/{id}/exec`.
+/// Body of `POST /v1/sandboxes/{id}/exec`: the first NDJSON line of the request body;
+/// `AttachInput` lines may follow (stdin when `stdin` is set, resize, signals).
 public struct ExecRequest: Codable, Sendable {
     public var command: [String]
     public var env: [String]
     public var workdir: String?
     public var user: String?
     public var tty: Bool
+    /// Keep the process's stdin open for the client's input.
+    public var stdin: Bool
+    public var consoleSize: TerminalSize?
 
-    public init(command: [String], env: [String] = [], workdir: String? = nil, user: String? = nil, tty: Bool = false) {
+    public init(command: [String], env: [String] = [], workdir: String? = nil, user: String? = nil,
+                tty: Bool = false, stdin: Bool = false, consoleSize: TerminalSize? = nil) {
         self.command = command; self.env = env; self.workdir = workdir; self.user = user; self.tty = tty
+        self.stdin = stdin; self.consoleSize = consoleSize
     }
 
     public init(from decoder: any Decoder) throws {
@@ -55,6 +61,8 @@ public struct ExecRequest: Codable, Sendable {
         workdir = try c.decodeIfPresent(String.self, forKey: .workdir)
         user = try c.decodeIfPresent(String.self, forKey: .user)
         tty = try c.decodeIfPresent(Bool.self, forKey: .tty) ?? false
+        stdin = try c.decodeIfPresent(Bool.self, forKey: .stdin) ?? false
+        consoleSize = try c.decodeIfPresent(TerminalSize.self, forKey: .consoleSize)
     }
 }
 

@@ -25,6 +25,8 @@ public struct SandboxSpec: Codable, Sendable, Equatable {
     public var tty: Bool
     /// Keep stdin open for attach.
     public var stdin: Bool
+    /// Initial terminal size when `tty` is set (24x80 otherwise).
+    public var consoleSize: TerminalSize?
     public var hostname: String?
     public var labels: [String: String]
     /// Remove the sandbox once its main process has exited (`run --rm`).
@@ -35,19 +37,20 @@ public struct SandboxSpec: Codable, Sendable, Equatable {
         env: [String] = [], workdir: String? = nil, user: String? = nil, driver: String? = nil,
         mounts: [MountSpec] = [], limits: ResourceLimits = .init(), network: NetworkMode = .none,
         readOnlyRootfs: Bool = false, capAdd: [String] = [], tty: Bool = false, stdin: Bool = false,
-        hostname: String? = nil, labels: [String: String] = [:], autoRemove: Bool = false
+        hostname: String? = nil, labels: [String: String] = [:], autoRemove: Bool = false,
+        consoleSize: TerminalSize? = nil
     ) {
         self.name = name; self.rootfs = rootfs; self.image = image; self.command = command
         self.env = env; self.workdir = workdir; self.user = user; self.driver = driver
         self.mounts = mounts; self.limits = limits; self.network = network
         self.readOnlyRootfs = readOnlyRootfs; self.capAdd = capAdd; self.tty = tty
         self.stdin = stdin; self.hostname = hostname; self.labels = labels
-        self.autoRemove = autoRemove
+        self.autoRemove = autoRemove; self.consoleSize = consoleSize
     }
 
     enum CodingKeys: String, CodingKey {
         case name, rootfs, image, command, env, workdir, user, driver, mounts, limits, network
-        case readOnlyRootfs, capAdd, tty, stdin, hostname, labels, autoRemove
+        case readOnlyRootfs, capAdd, tty, stdin, consoleSize, hostname, labels, autoRemove
     }
 
     /// Lenient decoding: every field but `command` may be omitted.
@@ -68,6 +71,7 @@ public struct SandboxSpec: Codable, Sendable, Equatable {
         capAdd = try c.decodeIfPresent([String].self, forKey: .capAdd) ?? []
         tty = try c.decodeIfPresent(Bool.self, forKey: .tty) ?? false
         stdin = try c.decodeIfPresent(Bool.self, forKey: .stdin) ?? false
+        consoleSize = try c.decodeIfPresent(TerminalSize.self, forKey: .consoleSize)
         hostname = try c.decodeIfPresent(String.self, forKey: .hostname)
         labels = try c.decodeIfPresent([String: String].self, forKey: .labels) ?? [:]
         autoRemove = try c.decodeIfPresent(Bool.self, forKey: .autoRemove) ?? false

@@ -101,8 +101,37 @@ public enum APIRouter {
             HTTPBody.ndjson(try await manager.logs(context.parameters.require("id"), follow: request.flag("follow")))
         }
         router.post("/v1/sandboxes/{id}/exec") { request, context in
-            let exec = try await request.decodeJSON(ExecRequest.self, context: context)!
-            return HTTPBody.ndjson(try await manager.exec(context.parameters.require("id"), request: exec))
+            let reference = try context.parameters.require("id")
+            // NDJSON: the ExecRequest, then AttachInput lines for as long as the client
+            // streams. Plain JSON: just the ExecRequest.
+            let streaming = request.headers[.contentType]?.hasPrefix(HTTPBody.ndjsonType) == true
+            let exec: ExecRequest
+            var input: NDJSONRequestLines?
+            if streaming {
+                let lines = NDJSONRequestLines(request.body)
+                guard let first = try await lines.next(ExecRequest.self) else {
+                    throw WarrenError(.invalidArgument, "request body is empty: expected an ExecRequest line")
+                }
+                exec = first
+                input = lines
+            } else {
+                exec = try await request.decodeJSON(ExecRequest.self, context: context)!
+            }
+            let session = try await manager.exec(reference, request: exec)
+            guard let input else {
+                await session.inputEnded()
+                return HTTPBody.ndjson(session.output)
+            }
+            return HTTPBody.interactive(session, input: input)
+        }
+        router.post("/v1/sandboxes/{id}/attach") { request, context in
+            let session = try await manager.attach(context.parameters.require("id"))
+            return HTTPBody.interactive(session, input: NDJSONRequestLines(request.body))
+        }
+        router.post("/v1/sandboxes/{id}/kill") { request, context in
+            let body = try await request.decodeJSON(KillRequest.self, context: context)!
+            try await manager.kill(context.parameters.require("id"), signal: body.signal)
+            return Response(status: .noContent)
         }
     }
 }

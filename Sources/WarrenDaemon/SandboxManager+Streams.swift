@@ -3,7 +3,7 @@ import Logging
 import RuntimeDriver
 import WarrenCore
 
-// MARK: - Logs and exec
+// MARK: - Logs
 
 extension SandboxManager {
     /// The sandbox's output as chunks. With `follow`, the stream runs until the sandbox
@@ -21,25 +21,6 @@ extension SandboxManager {
             if let ended = try await self.store.sandboxes.get(id: id), ended.state.isTerminal {
                 continuation.yield(OutputChunk(stream: "exit", exitCode: ended.exitCode))
             }
-        }
-    }
-
-    /// Runs a further process in a running sandbox; its output ends with an `exit` chunk.
-    public func exec(_ reference: String, request: ExecRequest) async throws -> AsyncThrowingStream<OutputChunk, any Error> {
-        guard let first = request.command.first, !first.isEmpty else {
-            throw WarrenError(.invalidArgument, "exec needs a command")
-        }
-        try Self.validateEnv(request.env)
-        let info = try await store.sandboxes.resolve(reference)
-        guard info.state == .running else {
-            throw WarrenError(.invalidState, "sandbox \(info.shortID) is \(info.state.rawValue), not running")
-        }
-        let session = try await driver(for: info).exec(id: info.id, request: request)
-        // Without an attached client there is no input: the process sees end-of-file.
-        try? await session.closeStdin()
-        logger.with(info.id).info("exec", metadata: ["command": "\(first)"])
-        return pump { continuation in
-            for try await chunk in session.output { continuation.yield(chunk) }
         }
     }
 }

@@ -56,7 +56,7 @@ final class DaemonHarness: @unchecked Sendable {
     struct Result { var status: Int32; var stdout: String; var stderr: String }
 
     @discardableResult
-    func cli(_ args: [String]) throws -> Result {
+    func cli(_ args: [String], stdin: String? = nil) throws -> Result {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: BuiltProducts.cli)
         p.arguments = args
@@ -66,8 +66,17 @@ final class DaemonHarness: @unchecked Sendable {
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
-        p.standardInput = FileHandle.nullDevice
+        let input = Pipe()
+        p.standardInput = stdin == nil ? FileHandle.nullDevice : input
         try p.run()
+        if let stdin {
+            // Written from another thread: the process may not read it all before writing.
+            let writer = input.fileHandleForWriting
+            Thread {
+                writer.write(Data(stdin.utf8))
+                try? writer.close()
+            }.start()
+        }
         let o = out.fileHandleForReading.readDataToEndOfFile()
         let e = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()

@@ -20,6 +20,8 @@ int warren_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a
 int warren_ioctl_int(int fd, unsigned long request, int value);
 int warren_set_ctty(int fd);
 int warren_set_winsize(int fd, unsigned short rows, unsigned short cols);
+/// Reads a terminal's size; returns -1 when fd is not a terminal.
+int warren_get_winsize(int fd, unsigned short *rows, unsigned short *cols);
 int warren_loopback_up(void);
 int warren_setns_pidfd(int pidfd, int nstype);
 
@@ -34,6 +36,15 @@ int warren_signalfd(const int *signals, int count, int nonblock);
 int warren_signalfd_read(int fd);
 /// Blocks (how=0) or unblocks (how=1) signals, or sets the mask to exactly them (how=2).
 int warren_sigmask(int how, const int *signals, int count);
+/// Opens a new pty in the devpts instance behind `ptmx` (refusing anything that is not
+/// devpts): returns the master, stores the slave (got through TIOCGPTPEER, no path).
+int warren_open_devpts_pty(const char *ptmx, int *slave);
+/// Passes `fd` over a Unix socket (SCM_RIGHTS); 0 on success.
+int warren_send_fd(int sock, int fd);
+/// Receives one fd sent by warren_send_fd (close-on-exec); -1 with ENODATA at end of stream.
+int warren_recv_fd(int sock);
+/// A close-on-exec AF_UNIX stream socket pair.
+int warren_socketpair(int fds[2]);
 /// Opens a new pty pair: returns master, stores the slave fd.
 int warren_openpty(int *slave);
 /// posix_spawn file action closing every fd from `low` up (glibc's closefrom action).

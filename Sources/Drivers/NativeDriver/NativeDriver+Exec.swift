@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CLinux
 import Foundation
 import LinuxSupport
 import RuntimeDriver
@@ -8,49 +9,65 @@ import WarrenCore
 
 extension NativeDriver {
     /// Runs a process inside the sandbox through `warren-sandbox exec`, which joins the
-    /// sandbox's namespaces and cgroup and applies the same confinement.
+    /// sandbox's namespaces and cgroup and applies the same confinement. With `tty` the
+    /// process gets a terminal whose master side the daemon keeps: input, window size
+    /// and Ctrl-C go through it.
     public func exec(id: String, request: ExecRequest) async throws -> ExecSession {
         guard !request.command.isEmpty else { throw WarrenError(.invalidArgument, "exec needs a command") }
-        if request.tty { throw WarrenError(.unsupported, "exec with a TTY is not supported by the native driver yet") }
         guard let state = helperState(id), helperAlive(state), recordedExit(id) == nil else {
             throw WarrenError(.invalidState, "sandbox \(id) is not running")
         }
         let process = HelperExecConfig(command: request.command, env: request.env, workdir: request.workdir,
-                                       user: request.user, tty: false)
+                                       user: request.user, tty: request.tty, consoleSize: request.consoleSize)
         let json = String(decoding: try WarrenJSON.encoder().encode(process), as: UTF8.self)
-        let stdin = try ProcessSpawner.pipe()
-        let stdout = try ProcessSpawner.pipe()
-        let stderr = try ProcessSpawner.pipe()
+        var stdio = try request.tty ? ExecStdio.terminal() : ExecStdio.pipes()
+        var arguments = [helperPath, "exec", "--bundle", bundle(id).path, "--process", json]
+        var actions: [ProcessSpawner.FileAction] = [
+            .dup(source: stdio.child.0, fd: 0), .dup(source: stdio.child.1, fd: 1), .dup(source: stdio.child.2, fd: 2)]
+        if let console = stdio.console {
+            arguments += ["--console-fd", "3"]
+            actions.append(.dup(source: console.child, fd: 3))
+        }
         let pid: pid_t
         do {
-            pid = try ProcessSpawner.spawn(
-                helperPath, [helperPath, "exec", "--bundle", bundle(id).path, "--process", json],
-                environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
-                actions: [.dup(source: stdin.read, fd: 0), .dup(source: stdout.write, fd: 1), .dup(source: stderr.write, fd: 2)],
-                newSession: false)
+            pid = try ProcessSpawner.spawn(helperPath, arguments, environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
+                                           actions: actions, newSession: false)
         } catch {
-            for fd in [stdin.read, stdin.write, stdout.read, stdout.write, stderr.read, stderr.write] { close(fd) }
+            stdio.closeAll()
             throw WarrenError.wrap(error)
         }
-        close(stdin.read); close(stdout.write); close(stderr.write)
-        let stdinFD = StdinPipe(fd: stdin.write)
+        stdio.closeChildEnds()
+        if request.tty {
+            // The helper makes the terminal inside the sandbox and sends its master here;
+            // if it fails first, its error is on the stderr pipe the pump reads.
+            try await stdio.receiveTerminal()
+        }
+        let input = FDWriter(fd: stdio.input, label: "exec-\(pid)")
         let (stream, continuation) = AsyncThrowingStream<OutputChunk, any Error>.makeStream()
-        let outFD = stdout.read, errFD = stderr.read
+        let outputs = stdio.outputs
         Thread {
-            Self.pump([(outFD, .stdout), (errFD, .stderr)]) { stream, bytes in
+            Self.pump(outputs) { stream, bytes in
                 continuation.yield(.output(stream, bytes, time: Date()))
             }
             let code = ProcessSpawner.waitForExit(pid)
-            stdinFD.close()
+            input.close()
             continuation.yield(.exit(code))
             continuation.finish()
         }.start()
+        let hasTerminal = request.tty
         return ExecSession(
             output: stream,
-            writeStdin: { bytes in try stdinFD.write(bytes) },
-            closeStdin: { stdinFD.close() },
-            resize: { _, _ in throw WarrenError(.unsupported, "resize needs a TTY") },
-            signal: { sig in kill(pid, sig) })
+            writeStdin: { bytes in try await input.write(bytes) },
+            // A terminal has no end of input; the process ends with the client or on its own.
+            closeStdin: { if !request.tty { input.close() } },
+            resize: { rows, cols in
+                guard hasTerminal else { throw WarrenError(.invalidArgument, "resize needs a terminal (tty)") }
+                try await input.control { fd in _ = warren_set_winsize(fd, rows, cols) }
+            },
+            signal: { sig in
+                try SandboxSignals.validate(sig)
+                Glibc.kill(pid, sig)
+            })
     }
 
     /// Reads every fd until EOF on all of them, handing chunks to `emit`.
@@ -71,21 +88,65 @@ extension NativeDriver {
     }
 }
 
-/// The write end of an exec's stdin, closable once from any thread.
-final class StdinPipe: @unchecked Sendable {
-    private let lock = NSLock()
-    private var fd: Int32
+/// The fds of one exec: what the helper gets as 0–2, what the daemon reads and writes.
+struct ExecStdio {
+    var child: (Int32, Int32, Int32)
+    /// Read by the pump, which closes them.
+    var outputs: [(Int32, LogStream)]
+    /// Written by the input writer, which closes it; for a terminal, a second
+    /// descriptor of the master side, which also takes window sizes.
+    var input: Int32
+    /// With a terminal: the socket pair the helper sends the pty's master over.
+    var console: (parent: Int32, child: Int32)?
 
-    init(fd: Int32) { self.fd = fd }
-
-    func write(_ bytes: [UInt8]) throws {
-        lock.lock(); defer { lock.unlock() }
-        guard fd >= 0 else { throw WarrenError(.invalidState, "stdin is closed") }
-        try writeAll(fd, bytes)
+    static func pipes() throws -> ExecStdio {
+        let stdin = try ProcessSpawner.pipe()
+        let stdout = try ProcessSpawner.pipe()
+        let stderr = try ProcessSpawner.pipe()
+        return ExecStdio(child: (stdin.read, stdout.write, stderr.write),
+                         outputs: [(stdout.read, .stdout), (stderr.read, .stderr)], input: stdin.write)
     }
 
-    func close() {
-        lock.lock(); defer { lock.unlock() }
-        if fd >= 0 { Glibc.close(fd); fd = -1 }
+    /// The helper's own stdio: nothing in, its errors out on a pipe. The process's
+    /// terminal arrives later (`receiveTerminal`).
+    static func terminal() throws -> ExecStdio {
+        let devnull = try syscallRetrying("open", "/dev/null") { open("/dev/null", O_RDONLY | O_CLOEXEC) }
+        let errors = try ProcessSpawner.pipe()
+        var pair: [Int32] = [0, 0]
+        try syscallRetrying("socketpair") { warren_socketpair(&pair) }
+        return ExecStdio(child: (devnull, errors.write, errors.write), outputs: [(errors.read, .stderr)],
+                         input: -1, console: (pair[0], pair[1]))
+    }
+
+    /// Waits for the pty master from the helper; on failure the helper's error text
+    /// is still read from stderr and its exit code reported.
+    mutating func receiveTerminal() async throws {
+        guard let console else { return }
+        self.console = nil
+        let master = try await runBlocking { () -> Int32 in
+            defer { close(console.parent) }
+            return warren_recv_fd(console.parent)
+        }
+        guard master >= 0 else { return }
+        let input = fcntl(master, F_DUPFD_CLOEXEC, 3)
+        guard input >= 0 else {
+            let e = errno
+            close(master)
+            throw SyscallError("dup", errno: e)
+        }
+        outputs.insert((master, .stdout), at: 0)
+        self.input = input
+    }
+
+    func closeChildEnds() {
+        for fd in Set([child.0, child.1, child.2]) { close(fd) }
+        if let console { close(console.child) }
+    }
+
+    func closeAll() {
+        closeChildEnds()
+        for (fd, _) in outputs { close(fd) }
+        if input >= 0 { close(input) }
+        if let console { close(console.parent) }
     }
 }

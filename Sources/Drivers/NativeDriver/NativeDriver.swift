@@ -25,6 +25,8 @@ public actor NativeDriver: RuntimeDriver {
         self.helperPath = helperPath
         self.logger = logger
         self.cgroupLayout = CgroupLayout.detect()
+        // Input for a process that has exited must fail with EPIPE, not end the daemon.
+        signal(SIGPIPE, SIG_IGN)
     }
 
     nonisolated var sandboxesDir: String { dataRoot + "/sandboxes" }
@@ -84,7 +86,7 @@ public actor NativeDriver: RuntimeDriver {
                 workdir: spec.workdir ?? "/", user: spec.user, hostname: spec.hostname ?? String(id.prefix(12)),
                 mounts: spec.mounts, readOnlyRootfs: spec.readOnlyRootfs, capAdd: spec.capAdd,
                 limits: spec.limits, network: spec.network, tty: spec.tty,
-                idMap: try allocateSlot(), cgroupPath: cgroupParent + "/" + id)
+                stdin: spec.stdin, consoleSize: spec.consoleSize, idMap: try allocateSlot(), cgroupPath: cgroupParent + "/" + id)
             try writeFileAtomically(b.configFile, Array(try WarrenJSON.encoder().encode(config)), mode: 0o600)
         } catch {
             try? removeTree(b.path)
@@ -225,7 +227,7 @@ public actor NativeDriver: RuntimeDriver {
 
     public func stop(id: String, grace: Duration) async throws {
         guard let state = helperState(id), helperAlive(state) else { return }
-        kill(state.helperPID, SIGTERM)
+        Glibc.kill(state.helperPID, SIGTERM)
         let deadline = ContinuousClock.now + grace
         while ContinuousClock.now < deadline {
             if !helperAlive(state) { return }
@@ -241,7 +243,7 @@ public actor NativeDriver: RuntimeDriver {
         if let cg = cgroup(id), cg.exists {
             cg.killAll()
         } else if let s = state, helperAlive(s) {
-            kill(s.initPID, SIGKILL)
+            Glibc.kill(s.initPID, SIGKILL)
         }
     }
 
@@ -250,7 +252,7 @@ public actor NativeDriver: RuntimeDriver {
         if let state, helperAlive(state) {
             killEverything(id, state: state)
             for _ in 0..<300 where helperAlive(state) { try await Task.sleep(for: .milliseconds(10)) }
-            if helperAlive(state) { kill(state.helperPID, SIGKILL) }
+            if helperAlive(state) { Glibc.kill(state.helperPID, SIGKILL) }
         }
         do {
             try cgroup(id)?.remove()

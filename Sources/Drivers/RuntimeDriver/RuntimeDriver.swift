@@ -43,11 +43,42 @@ public protocol RuntimeDriver: Sendable {
 
     /// Runs a further process inside a running sandbox.
     func exec(id: String, request: ExecRequest) async throws -> ExecSession
+
+    /// Input to the main process of a running sandbox created with `stdin` or `tty`.
+    /// Output is read through `logs`.
+    func attach(id: String) async throws -> AttachSession
+
+    /// Sends a signal to the sandbox's main process.
+    func kill(id: String, signal: Int32) async throws
 }
 
 extension RuntimeDriver {
     public func exec(id: String, request: ExecRequest) async throws -> ExecSession {
         throw WarrenError(.unsupported, "driver \(name) does not support exec")
+    }
+
+    public func attach(id: String) async throws -> AttachSession {
+        throw WarrenError(.unsupported, "driver \(name) does not support attach")
+    }
+
+    public func kill(id: String, signal: Int32) async throws {
+        throw WarrenError(.unsupported, "driver \(name) does not support signals")
+    }
+}
+
+/// The input side of an attached main process. `detach` ends the attachment; the
+/// sandbox keeps running.
+public struct AttachSession: Sendable {
+    public var writeStdin: @Sendable ([UInt8]) async throws -> Void
+    public var closeStdin: @Sendable () async throws -> Void
+    public var resize: @Sendable (_ rows: UInt16, _ cols: UInt16) async throws -> Void
+    public var detach: @Sendable () async -> Void
+
+    public init(writeStdin: @escaping @Sendable ([UInt8]) async throws -> Void,
+                closeStdin: @escaping @Sendable () async throws -> Void,
+                resize: @escaping @Sendable (UInt16, UInt16) async throws -> Void,
+                detach: @escaping @Sendable () async -> Void) {
+        self.writeStdin = writeStdin; self.closeStdin = closeStdin; self.resize = resize; self.detach = detach
     }
 }
 

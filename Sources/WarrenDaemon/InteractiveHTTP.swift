@@ -1,0 +1,109 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import WarrenCore
+
+/// Full-duplex NDJSON over one HTTP/1.1 exchange: the client keeps streaming its
+/// request body (`AttachInput` lines) while the response streams `OutputChunk` lines.
+///
+/// This is how `exec -it` and `attach` carry input, window sizes and signals without
+/// a protocol upgrade; any HTTP client that streams both ways can use it.
+struct NDJSONRequestLines {
+    /// The body's iterator. It is used by one task at a time: the handler reads the
+    /// first line, then hands the reader to the response writer.
+    private final class Cursor: @unchecked Sendable {
+        var iterator: RequestBody.AsyncIterator
+        var pending: [UInt8] = []
+        var finished = false
+        init(_ iterator: RequestBody.AsyncIterator) { self.iterator = iterator }
+    }
+
+    private let cursor: Cursor
+    /// Longest line accepted (a stdin chunk is base64 inside JSON).
+    static let maxLine = 4 << 20
+
+    init(_ body: RequestBody) {
+        cursor = Cursor(body.makeAsyncIterator())
+    }
+
+    /// The next non-blank line, or nil at the end of the body.
+    func next() async throws -> [UInt8]? {
+        while true {
+            if let newline = cursor.pending.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = Array(cursor.pending[..<newline])
+                cursor.pending.removeSubrange(...newline)
+                if line.contains(where: { $0 > 0x20 }) { return line }
+                continue
+            }
+            guard cursor.pending.count <= Self.maxLine else {
+                throw WarrenError(.invalidArgument, "request line longer than \(Self.maxLine) bytes")
+            }
+            if cursor.finished {
+                guard cursor.pending.contains(where: { $0 > 0x20 }) else { return nil }
+                defer { cursor.pending.removeAll() }
+                return cursor.pending
+            }
+            if let buffer = try await cursor.iterator.next() {
+                cursor.pending.append(contentsOf: buffer.readableBytesView)
+            } else {
+                cursor.finished = true
+            }
+        }
+    }
+
+    /// The next line decoded as `T`; malformed JSON is the client's error.
+    func next<T: Decodable>(_ type: T.Type) async throws -> T? {
+        guard let line = try await next() else { return nil }
+        do {
+            return try WarrenJSON.decoder().decode(T.self, from: Data(line))
+        } catch {
+            throw WarrenError(.invalidArgument, "malformed \(T.self) line: \(error)")
+        }
+    }
+}
+
+extension HTTPBody {
+    /// Streams the session's output while feeding it the client's remaining input lines.
+    /// The rest of the input is drained once the output has ended.
+    static func interactive(_ session: InteractiveSession, input: NDJSONRequestLines) -> Response {
+        Response(status: .ok, headers: [.contentType: ndjsonType, .cacheControl: "no-cache"],
+                 body: ResponseBody { writer in
+            let feeder = Task {
+                var accepting = true
+                do {
+                    while let message = try await input.next(AttachInput.self) {
+                        // Once the process cannot take input any more (it exited), the
+                        // rest of the body is still read, so the connection stays usable.
+                        guard accepting else { continue }
+                        do { try await session.send(message) } catch { accepting = false }
+                    }
+                } catch {
+                    // A malformed line or a client gone away: the output side reports how
+                    // the process ended.
+                }
+                await session.inputEnded()
+            }
+            let encoder = WarrenJSON.encoder()
+            do {
+                for try await chunk in session.output {
+                    var buffer = ByteBuffer(bytes: try encoder.encode(chunk))
+                    buffer.writeInteger(UInt8(ascii: "\n"))
+                    try await writer.write(buffer)
+                }
+            } catch is CancellationError {
+            } catch {
+                var buffer = ByteBuffer(bytes: try encoder.encode(StreamErrorLine(error: .wrap(error))))
+                buffer.writeInteger(UInt8(ascii: "\n"))
+                try await writer.write(buffer)
+            }
+            // A client ends its input when the output ends; one that does not is cut off.
+            let cutoff = Task {
+                try await Task.sleep(for: .seconds(2))
+                feeder.cancel()
+            }
+            await feeder.value
+            cutoff.cancel()
+            try await writer.finish(nil)
+        })
+    }
+}
