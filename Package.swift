@@ -77,6 +77,7 @@ let package = Package(
         // MARK: - Executables
         .executableTarget(name: "warren", dependencies: ["WarrenCLI"], swiftSettings: strict),
         .executableTarget(name: "warren-sandbox", dependencies: ["NativeSandbox"], swiftSettings: strict),
+        .executableTarget(name: "warren-bench-start", path: "Benchmarks/StartLatency", swiftSettings: strict),
 
         // MARK: - Tests
         .target(name: "WarrenTestSupport", dependencies: ["WarrenCore", "LinuxSupport", "CLinux"], path: "Tests/WarrenTestSupport"),

@@ -3,38 +3,45 @@ import Glibc
 #endif
 import CLinux
 import LinuxSupport
+import Foundation
 import WarrenCore
 
 /// Builds a sandbox's root filesystem in the monitor's private mount namespace.
 ///
-/// The read-only lower layer is attached through an id-mapped mount so files owned
+/// Each read-only lower layer is attached through an id-mapped mount so files owned
 /// by host root appear owned by sandbox root; an overlay with a per-sandbox upper
-/// directory sits on top, so the source is never modified. Everything is mounted in
-/// a mount namespace only the sandbox's processes share: when they are gone, so are
-/// the mounts, and the host never sees them.
+/// directory sits on top, so the source is never modified. Where the kernel or the
+/// filesystem refuses either, the layers are copied instead (`FlattenedCopy`).
+/// Everything is mounted in a mount namespace only the sandbox's processes share:
+/// when they are gone, so are the mounts, and the host never sees them.
 struct RootfsBuilder {
     let config: HelperLaunchConfig
     let bundle: SandboxBundle
     let usernsFD: Int32
 
     func build() throws {
-        guard let lower = config.lowerDirs.first else { throw SandboxSetupError("no root filesystem given") }
+        guard !config.lowerDirs.isEmpty else { throw SandboxSetupError("no root filesystem given") }
         var st = stat()
-        guard stat(lower, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
-            throw SandboxSetupError("root filesystem \(lower) is not a directory")
+        for lower in config.lowerDirs {
+            guard stat(lower, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
+                throw SandboxSetupError("root filesystem layer \(lower) is not a directory")
+            }
         }
-        for dir in [bundle.lowerMount, bundle.rootfsMount, bundle.upperDir, bundle.workDir] {
-            try makeDirectories(dir, mode: 0o700)
-        }
+        try makeDirectories(bundle.rootfsMount, mode: 0o700)
         let hostRoot = config.idMap.hostID
-        try syscallRetrying("chown", bundle.upperDir) { chown(bundle.upperDir, hostRoot, hostRoot) }
-        try syscallRetrying("chmod", bundle.upperDir) { chmod(bundle.upperDir, st.st_mode & 0o7777) }
-        try syscallRetrying("chown", bundle.workDir) { chown(bundle.workDir, hostRoot, hostRoot) }
-
-        try attachIDMapped(source: lower, targetPath: bundle.lowerMount, attrs: WARREN_MOUNT_ATTR_RDONLY)
-        let options = "lowerdir=\(bundle.lowerMount),upperdir=\(bundle.upperDir),workdir=\(bundle.workDir)"
-        try syscallRetrying("mount(overlay)", bundle.rootfsMount) {
-            mount("overlay", bundle.rootfsMount, "overlay", UInt(MS_NODEV), options)
+        switch config.rootfsMode ?? .auto {
+        case .overlay:
+            try mountOverlay()
+        case .copy:
+            try mountCopy()
+        case .auto:
+            do {
+                try mountOverlay()
+            } catch {
+                // Logged to the helper's log: the sandbox still starts, on a copy.
+                FileHandle.standardError.write(Data("warren-sandbox: overlay refused (\(error)); using a flattened copy\n".utf8))
+                try mountCopy()
+            }
         }
         let rootFD = try syscallRetrying("open", bundle.rootfsMount) {
             open(bundle.rootfsMount, WARREN_O_PATH | O_DIRECTORY | O_CLOEXEC)
@@ -77,6 +84,45 @@ struct RootfsBuilder {
         }
         try syscallRetrying("move_mount", m.destination) {
             warren_move_mount(tree, "", target, "", WARREN_MOVE_MOUNT_F_EMPTY_PATH | WARREN_MOVE_MOUNT_T_EMPTY_PATH)
+        }
+    }
+
+    /// Overlay: id-mapped read-only layers under a per-sandbox upper directory.
+    private func mountOverlay() throws {
+        let hostRoot = config.idMap.hostID
+        var st = stat()
+        _ = stat(config.lowerDirs[0], &st)
+        for dir in [bundle.lowerMount, bundle.upperDir, bundle.workDir] { try makeDirectories(dir, mode: 0o700) }
+        try syscallRetrying("chown", bundle.upperDir) { chown(bundle.upperDir, hostRoot, hostRoot) }
+        try syscallRetrying("chmod", bundle.upperDir) { chmod(bundle.upperDir, st.st_mode & 0o7777) }
+        try syscallRetrying("chown", bundle.workDir) { chown(bundle.workDir, hostRoot, hostRoot) }
+        var lowers: [String] = []
+        do {
+            for (i, layer) in config.lowerDirs.enumerated() {
+                let target = bundle.lowerMount + "/\(i)"
+                try makeDirectories(target, mode: 0o700)
+                try attachIDMapped(source: layer, targetPath: target, attrs: WARREN_MOUNT_ATTR_RDONLY)
+                lowers.append(target)
+            }
+            let options = "lowerdir=\(lowers.joined(separator: ":")),upperdir=\(bundle.upperDir),workdir=\(bundle.workDir)"
+            try syscallRetrying("mount(overlay)", bundle.rootfsMount) {
+                mount("overlay", bundle.rootfsMount, "overlay", UInt(MS_NODEV), options)
+            }
+        } catch {
+            for target in lowers { umount2(target, Int32(MNT_DETACH)) }
+            throw error
+        }
+    }
+
+    /// Copy: the layers flattened into a private directory, owners shifted, bound as the root.
+    private func mountCopy() throws {
+        var copier = FlattenedCopy(idMap: config.idMap)
+        try copier.build(layers: config.lowerDirs, into: bundle.copyDir)
+        try syscallRetrying("mount(bind)", bundle.copyDir) {
+            mount(bundle.copyDir, bundle.rootfsMount, nil, UInt(MS_BIND), nil)
+        }
+        try syscallRetrying("mount(remount nodev)", bundle.rootfsMount) {
+            mount(nil, bundle.rootfsMount, nil, UInt(MS_REMOUNT | MS_BIND | MS_NODEV), nil)
         }
     }
 

@@ -26,6 +26,9 @@ struct DaemonCommand: AsyncParsableCommand {
     @Option(help: "Path of the warren-sandbox helper (default: next to this executable).")
     var helper: String?
 
+    @Option(name: .customLong("rootfs-mode"), help: "Native root filesystems: auto (overlay, else a copy), overlay or copy.")
+    var rootfsMode: String = "auto"
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
@@ -33,10 +36,13 @@ struct DaemonCommand: AsyncParsableCommand {
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw CLIFailure("unknown log level '\(logLevel)'", code: 64)
         }
+        guard let mode = RootfsMode(rawValue: rootfsMode) else {
+            throw CLIFailure("unknown rootfs mode '\(rootfsMode)' (auto, overlay or copy)", code: 64)
+        }
         let configuration = DaemonConfiguration(
             socketPath: socket, dataRoot: dataRoot,
             listen: try listen.map(DaemonConfiguration.HostPort.init(parsing:)),
-            tokenFile: tokenFile, defaultDriver: defaultDriver, helperPath: helper)
+            tokenFile: tokenFile, defaultDriver: defaultDriver, helperPath: helper, rootfsMode: mode)
 
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)

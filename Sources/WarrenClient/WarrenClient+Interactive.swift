@@ -68,11 +68,15 @@ extension WarrenClient {
             throw error
         }
         let lines = NDJSONLines.decode(OutputChunk.self, from: response.body)
-        // Once the output has ended there is nothing left to send to.
+        // Once the process has exited there is nothing left to send to: ending the
+        // request lets the daemon end the response.
         let output = AsyncThrowingStream<OutputChunk, any Error> { continuation in
             let task = Task {
                 do {
-                    for try await chunk in lines { continuation.yield(chunk) }
+                    for try await chunk in lines {
+                        continuation.yield(chunk)
+                        if chunk.stream == "exit" { input.finish() }
+                    }
                     continuation.finish()
                 } catch {
                     continuation.finish(throwing: error)

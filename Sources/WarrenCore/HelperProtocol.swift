@@ -26,17 +26,30 @@ public struct HelperLaunchConfig: Codable, Sendable, Equatable {
     public var idMap: IDMap
     /// Cgroup placement, relative to each hierarchy's root (e.g. `warren/<id>`).
     public var cgroupPath: String
+    /// How the root filesystem is assembled; nil means `auto`.
+    public var rootfsMode: RootfsMode?
 
     public init(id: String, lowerDirs: [String], command: [String], env: [String], workdir: String,
                 user: String?, hostname: String, mounts: [MountSpec], readOnlyRootfs: Bool,
                 capAdd: [String], limits: ResourceLimits, network: NetworkMode, tty: Bool,
-                stdin: Bool = false, consoleSize: TerminalSize? = nil, idMap: IDMap, cgroupPath: String) {
+                stdin: Bool = false, consoleSize: TerminalSize? = nil, idMap: IDMap, cgroupPath: String,
+                rootfsMode: RootfsMode? = nil) {
         self.id = id; self.lowerDirs = lowerDirs; self.command = command; self.env = env
         self.workdir = workdir; self.user = user; self.hostname = hostname; self.mounts = mounts
         self.readOnlyRootfs = readOnlyRootfs; self.capAdd = capAdd; self.limits = limits
         self.network = network; self.tty = tty; self.stdin = stdin; self.consoleSize = consoleSize
-        self.idMap = idMap; self.cgroupPath = cgroupPath
+        self.idMap = idMap; self.cgroupPath = cgroupPath; self.rootfsMode = rootfsMode
     }
+}
+
+/// How a native sandbox's root filesystem is assembled from its layers.
+public enum RootfsMode: String, Codable, Sendable, CaseIterable {
+    /// An overlay over id-mapped layers, falling back to `copy` where the kernel refuses.
+    case auto
+    /// Only the overlay; a kernel that refuses it fails the start.
+    case overlay
+    /// A private, owner-shifted copy of the layers (slow for big images; works anywhere).
+    case copy
 }
 
 /// One contiguous uid/gid mapping: sandbox ids `0..<size` become host `hostID..<hostID+size`.
@@ -104,6 +117,8 @@ public struct SandboxBundle: Sendable, Equatable {
     public var upperDir: String { path + "/upper" }
     public var workDir: String { path + "/work" }
     public var lowerMount: String { path + "/lower" }
+    /// The flattened copy of the layers, when the rootfs is not an overlay.
+    public var copyDir: String { path + "/copy" }
     public var rootfsMount: String { path + "/rootfs" }
 }
 

@@ -15,15 +15,19 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var defaultDriver: String
     /// The `warren-sandbox` helper executable the native driver spawns.
     public var helperPath: String
+    /// How the native driver assembles root filesystems.
+    public var rootfsMode: RootfsMode
 
     public init(socketPath: String? = nil, dataRoot: String? = nil, listen: HostPort? = nil,
-                tokenFile: String? = nil, defaultDriver: String = "native", helperPath: String? = nil) {
+                tokenFile: String? = nil, defaultDriver: String = "native", helperPath: String? = nil,
+                rootfsMode: RootfsMode = .auto) {
         self.socketPath = socketPath ?? Self.defaultSocketPath()
         self.dataRoot = dataRoot ?? Self.defaultDataRoot()
         self.listen = listen
         self.tokenFile = tokenFile
         self.defaultDriver = defaultDriver
         self.helperPath = helperPath ?? Self.defaultHelperPath()
+        self.rootfsMode = rootfsMode
     }
 
     /// A TCP address `host:port` (`[::1]:2375` for IPv6).

@@ -9,7 +9,8 @@ import RuntimeDriver
 extension WarrenDaemon {
     /// The drivers of a real daemon: the native Linux driver.
     public static func defaultDrivers(configuration: DaemonConfiguration, logger: Logger) -> DriverRegistry {
-        let native = NativeDriver(dataRoot: configuration.dataRoot, helperPath: configuration.helperPath, logger: logger)
+        let native = NativeDriver(dataRoot: configuration.dataRoot, helperPath: configuration.helperPath,
+                                  rootfsMode: configuration.rootfsMode, logger: logger)
         return DriverRegistry([native], defaultName: configuration.defaultDriver)
     }
 

@@ -11,9 +11,9 @@ struct DriverFixture {
     let dataRoot: String
     let driver: NativeDriver
 
-    init() {
+    init(rootfsMode: RootfsMode = .auto) {
         dataRoot = NSTemporaryDirectory() + "warren-test-\(UUID().uuidString.prefix(8))"
-        driver = NativeDriver(dataRoot: dataRoot, helperPath: BuiltProducts.helper, logger: Logger(label: "test"))
+        driver = NativeDriver(dataRoot: dataRoot, helperPath: BuiltProducts.helper, rootfsMode: rootfsMode, logger: Logger(label: "test"))
     }
 
     func spec(_ command: [String], configure: (inout SandboxSpec) -> Void = { _ in }) throws -> SandboxSpec {

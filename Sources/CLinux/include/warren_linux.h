@@ -2,6 +2,7 @@
 #define WARREN_LINUX_H
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/xattr.h>
 
 /// Raw system calls Swift cannot reach through Glibc, each returning -1 and setting errno on failure.
 int warren_pivot_root(const char *new_root, const char *put_old);

@@ -18,11 +18,13 @@ public actor NativeDriver: RuntimeDriver {
     let helperPath: String
     let logger: Logger
     let cgroupLayout: CgroupLayout?
+    let rootfsMode: RootfsMode
     private var idRange: SubordinateIDs?
 
-    public init(dataRoot: String, helperPath: String, logger: Logger) {
+    public init(dataRoot: String, helperPath: String, rootfsMode: RootfsMode = .auto, logger: Logger) {
         self.dataRoot = dataRoot
         self.helperPath = helperPath
+        self.rootfsMode = rootfsMode
         self.logger = logger
         self.cgroupLayout = CgroupLayout.detect()
         // Input for a process that has exited must fail with EPIPE, not end the daemon.
@@ -86,7 +88,8 @@ public actor NativeDriver: RuntimeDriver {
                 workdir: spec.workdir ?? "/", user: spec.user, hostname: spec.hostname ?? String(id.prefix(12)),
                 mounts: spec.mounts, readOnlyRootfs: spec.readOnlyRootfs, capAdd: spec.capAdd,
                 limits: spec.limits, network: spec.network, tty: spec.tty,
-                stdin: spec.stdin, consoleSize: spec.consoleSize, idMap: try allocateSlot(), cgroupPath: cgroupParent + "/" + id)
+                stdin: spec.stdin, consoleSize: spec.consoleSize, idMap: try allocateSlot(), cgroupPath: cgroupParent + "/" + id,
+                rootfsMode: rootfsMode)
             try writeFileAtomically(b.configFile, Array(try WarrenJSON.encoder().encode(config)), mode: 0o600)
         } catch {
             try? removeTree(b.path)
