@@ -8,12 +8,13 @@ import WarrenCore
 
 /// Connects the user's terminal to a process that takes input (`run -i/-t`, `exec -i/-t`).
 ///
-/// With a terminal, stdin goes raw, so every key (Ctrl-C too) reaches the sandbox's
-/// terminal, and window changes follow. Without one, SIGINT, SIGTERM, SIGHUP and
+/// With `-it`, stdin goes raw, so every key (Ctrl-C too) reaches the sandbox's
+/// terminal; with `-t`, window changes follow. Otherwise SIGINT, SIGTERM, SIGHUP and
 /// SIGQUIT are forwarded to the process, as `docker run` does; a third one gives up.
 enum InteractiveRelay {
     static func run(_ connection: InteractiveConnection, stdin: Bool, tty: Bool) async throws -> Int32? {
-        let raw = tty && Terminal.isTerminal(STDIN_FILENO) ? Terminal.makeRaw() : nil
+        let keysGoThrough = tty && stdin && Terminal.isTerminal(STDIN_FILENO)
+        let raw = keysGoThrough ? Terminal.makeRaw() : nil
         defer { raw?.restore() }
         var sources: [any DispatchSourceSignal] = []
         if tty {
@@ -21,7 +22,8 @@ enum InteractiveRelay {
                 if let size = Terminal.size() { connection.resize(rows: size.rows, cols: size.cols) }
             })
             if let size = Terminal.size() { connection.resize(rows: size.rows, cols: size.cols) }
-        } else {
+        }
+        if raw == nil {
             sources += forwardSignals { connection.signal($0) }
         }
         if stdin { startReadingStdin(into: connection) }

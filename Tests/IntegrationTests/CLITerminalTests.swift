@@ -56,6 +56,23 @@ struct CLITerminalTests {
         #expect(try d.cli(["rm", "-f", "box"]).status == 0)
     }
 
+    @Test("exec -t without -i: the terminal stays cooked and Ctrl-C is forwarded as SIGINT")
+    func ttyWithoutStdin() async throws {
+        let d = try DaemonHarness()
+        defer { d.cleanUp() }
+        #expect(try d.cli(["run", "-d", "--name", "box", "--rootfs", try TestRootfs.path(), "--", "/bin/sleep", "1000"]).status == 0)
+        let t = try TerminalSession(BuiltProducts.cli, ["exec", "-t", "box", "--", "/bin/sh", "-c",
+                                                        "trap 'echo got-int; exit 42' INT; tty; echo ready; while :; do sleep 0.05; done"],
+                                    environment: environment(d))
+        defer { t.close() }
+        #expect(await t.waitFor("ready"), "\(t.text)")
+        #expect(t.text.contains("/dev/pts/"), "\(t.text)")
+        t.type([0x03])
+        #expect(await t.waitForExit() == 42, "\(t.text)")
+        #expect(t.text.contains("got-int"))
+        #expect(try d.cli(["rm", "-f", "box"]).status == 0)
+    }
+
     @Test("-i without a terminal: piped stdin reaches the process and its end closes it")
     func pipedStdin() throws {
         let d = try DaemonHarness()
