@@ -129,7 +129,9 @@ if let w = start.first, let b = start.dropFirst().first {
 
 // MARK: - Exec
 
-let (_, _) = timed([warren, "run", "-d", "--name", "bench-exec", "--rootfs", rootfs, "--", "/bin/sleep", "100000"], environment: client)
+if timed([warren, "run", "-d", "--name", "bench-exec", "--rootfs", rootfs, "--", "/bin/sleep", "100000"], environment: client).0 != 0 {
+    fail("cannot start the sandbox to exec into; see \(work)/stderr.log")
+}
 let inspect = Process()
 inspect.executableURL = URL(fileURLWithPath: warren)
 inspect.arguments = ["inspect", "bench-exec"]

@@ -20,6 +20,8 @@ final class MonitorInput {
     private let acceptsInput: Bool
     private var clients: [Int32: [UInt8]] = [:]
     private var pending: [UInt8] = []
+    /// End of input arrived while input was still pending: close once it is written.
+    private var closeWhenDrained = false
 
     init(socketPath: String, targetFD: Int32, isTerminal: Bool, acceptsInput: Bool) throws {
         listenFD = try UnixSockets.listen(at: socketPath, mode: 0o600)
@@ -105,8 +107,6 @@ final class MonitorInput {
             if isTerminal, targetFD >= 0 { _ = warren_set_winsize(targetFD, size.rows, size.cols) }
         }
     }
-
-    private var closeWhenDrained = false
 
     private func flush() {
         while !pending.isEmpty && targetFD >= 0 {

@@ -22,7 +22,7 @@ struct RootfsBuilder {
     func build() throws {
         guard !config.lowerDirs.isEmpty else { throw SandboxSetupError("no root filesystem given") }
         var st = stat()
-        for lower in config.lowerDirs {
+        for lower in config.lowerDirs.reversed() {  // ends on the top layer, whose mode the root keeps
             guard stat(lower, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
                 throw SandboxSetupError("root filesystem layer \(lower) is not a directory")
             }
@@ -31,12 +31,12 @@ struct RootfsBuilder {
         let hostRoot = config.idMap.hostID
         switch config.rootfsMode ?? .auto {
         case .overlay:
-            try mountOverlay()
+            try mountOverlay(topMode: st.st_mode)
         case .copy:
             try mountCopy()
         case .auto:
             do {
-                try mountOverlay()
+                try mountOverlay(topMode: st.st_mode)
             } catch {
                 // Logged to the helper's log: the sandbox still starts, on a copy.
                 FileHandle.standardError.write(Data("warren-sandbox: overlay refused (\(error)); using a flattened copy\n".utf8))
@@ -87,14 +87,13 @@ struct RootfsBuilder {
         }
     }
 
-    /// Overlay: id-mapped read-only layers under a per-sandbox upper directory.
-    private func mountOverlay() throws {
+    /// Overlay: id-mapped read-only layers under a per-sandbox upper directory whose
+    /// root keeps the top layer's mode.
+    private func mountOverlay(topMode: mode_t) throws {
         let hostRoot = config.idMap.hostID
-        var st = stat()
-        _ = stat(config.lowerDirs[0], &st)
         for dir in [bundle.lowerMount, bundle.upperDir, bundle.workDir] { try makeDirectories(dir, mode: 0o700) }
         try syscallRetrying("chown", bundle.upperDir) { chown(bundle.upperDir, hostRoot, hostRoot) }
-        try syscallRetrying("chmod", bundle.upperDir) { chmod(bundle.upperDir, st.st_mode & 0o7777) }
+        try syscallRetrying("chmod", bundle.upperDir) { chmod(bundle.upperDir, topMode & 0o7777) }
         try syscallRetrying("chown", bundle.workDir) { chown(bundle.workDir, hostRoot, hostRoot) }
         var lowers: [String] = []
         do {
