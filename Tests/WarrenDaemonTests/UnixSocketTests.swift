@@ -43,7 +43,7 @@ struct UnixSocketTests {
             #expect(stat(socket, &st) == 0)
             #expect(st.st_mode & 0o777 == 0o600)
             #expect(st.st_mode & S_IFMT == S_IFSOCK)
-            let response = try rawRequest(socket, "GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            let response = try await rawRequest(socket, "GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             #expect(response.hasPrefix("HTTP/1.1 200"))
             #expect(response.contains(#""status":"ok""#))
         }
@@ -51,7 +51,7 @@ struct UnixSocketTests {
 
     @Test func staleSocketFileIsReplaced() async throws {
         try await withDaemon(preexisting: true) { socket in
-            let response = try rawRequest(socket, "GET /v1/version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            let response = try await rawRequest(socket, "GET /v1/version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             #expect(response.hasPrefix("HTTP/1.1 200"))
         }
     }
@@ -68,7 +68,7 @@ struct UnixSocketTests {
     @Test func peersWithAnotherUIDAreRefused() async throws {
         // Pretend only some other user may connect: this process is then a stranger.
         try await withDaemon(allowedPeers: [54_321]) { socket in
-            let response = try rawRequest(socket, "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+            let response = try await rawRequest(socket, "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
             #expect(response.hasPrefix("HTTP/1.1 403"))
             #expect(response.contains(#""code":"forbidden""#))
             #expect(!response.contains(#""status":"ok""#))
@@ -98,11 +98,21 @@ struct UnixSocketTests {
         return fd
     }
 
-    /// Sends `request` and reads until the server closes the connection.
-    func rawRequest(_ path: String, _ request: String) throws -> String {
+    /// Sends `request` and reads until the server closes the connection. The blocking
+    /// socket calls run on a thread of their own: on a 2-core machine, blocking the
+    /// cooperative pool can starve the very server the test is talking to.
+    func rawRequest(_ path: String, _ request: String) async throws -> String {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<String, any Error>) in
+            Thread {
+                continuation.resume(with: Result { try blockingRequest(path, request) })
+            }.start()
+        }
+    }
+
+    private func blockingRequest(_ path: String, _ request: String) throws -> String {
         let fd = try connectUnix(path)
         defer { close(fd) }
-        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        var timeout = timeval(tv_sec: 30, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         _ = request.utf8CString.withUnsafeBufferPointer { send(fd, $0.baseAddress, $0.count - 1, 0) }
         var output = [UInt8]()
