@@ -108,7 +108,13 @@ public func removeTree(_ path: String) throws {
         throw SyscallError("lstat", errno: Glibc.errno, path)
     }
     if (st.st_mode & S_IFMT) == S_IFDIR {
-        guard let dir = opendir(path) else { throw SyscallError("opendir", errno: Glibc.errno, path) }
+        var opened = opendir(path)
+        if opened == nil && Glibc.errno == EACCES && st.st_uid == geteuid() {
+            // Overlay leaves its work directory mode 000; its owner may open it up.
+            chmod(path, 0o700)
+            opened = opendir(path)
+        }
+        guard let dir = opened else { throw SyscallError("opendir", errno: Glibc.errno, path) }
         var names: [String] = []
         while let ent = readdir(dir) {
             let name = withUnsafePointer(to: ent.pointee.d_name) {

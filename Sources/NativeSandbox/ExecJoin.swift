@@ -47,13 +47,17 @@ public struct ExecJoin {
               processIsAlive(state.helperPID, startTime: state.helperStartTime)
         else { throw SandboxSetupError("sandbox \(config.id) is not running") }
 
-        let pidfd = try syscallRetrying("pidfd_open") { warren_pidfd_open(state.initPID) }
-        if let layout = CgroupLayout.detect() {
-            try SandboxCgroup(layout: layout, relativePath: config.cgroupPath).add(pid: getpid())
+        if config.isRootless {
+            try NamespaceHandoff.join(socketPath: bundle.joinSocket)
+        } else {
+            let pidfd = try syscallRetrying("pidfd_open") { warren_pidfd_open(state.initPID) }
+            defer { close(pidfd) }
+            if let layout = CgroupLayout.detect() {
+                try SandboxCgroup(layout: layout, relativePath: config.cgroupPath).add(pid: getpid())
+            }
+            let flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP
+            try syscallRetrying("setns") { warren_setns_pidfd(pidfd, Int32(flags)) }
         }
-        let flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP
-        try syscallRetrying("setns") { warren_setns_pidfd(pidfd, Int32(flags)) }
-        close(pidfd)
         try syscallRetrying("setresgid") { warren_setresgid(0, 0, 0) }
         try syscallRetrying("setresuid") { warren_setresuid(0, 0, 0) }
 
@@ -72,7 +76,7 @@ public struct ExecJoin {
         let workload = Workload(
             command: exec.command, env: config.env + exec.env, workdir: exec.workdir ?? config.workdir,
             user: exec.user ?? config.user, capAdd: config.capAdd, limits: config.limits, tty: exec.tty,
-            hostname: config.hostname)
+            hostname: config.hostname, rootless: config.isRootless)
         let pid = fork()
         if pid == 0 {
             close(errPipe[0])

@@ -16,7 +16,8 @@ enum GuestFilesystem {
     static let readOnlyPaths = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
     static let devices = ["null", "zero", "full", "random", "urandom", "tty"]
 
-    static func setUp(rootfs: String, readOnly: Bool) throws {
+    /// `onlyRootMapped`: a rootless sandbox, where the tty group (gid 5) does not exist.
+    static func setUp(rootfs: String, readOnly: Bool, onlyRootMapped: Bool = false) throws {
         let r = rootfs
         // The overlay was mounted before this namespace existed, so here it is locked
         // and cannot be pivoted to; a bind of it made here can.
@@ -31,7 +32,8 @@ enum GuestFilesystem {
             try mnt("/dev/" + d, target, nil, MS_BIND, nil)
         }
         try makeDirectories(r + "/dev/pts")
-        try mnt("devpts", r + "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5")
+        try mnt("devpts", r + "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+                "newinstance,ptmxmode=0666,mode=0620" + (onlyRootMapped ? "" : ",gid=5"))
         symlink("pts/ptmx", r + "/dev/ptmx")
         try makeDirectories(r + "/dev/shm")
         try mnt("shm", r + "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k")

@@ -25,11 +25,17 @@ public struct Monitor {
         self.readyFD = readyFD
     }
 
+    /// Sandbox ids 0… as seen from the monitor's user namespace: the host range of a
+    /// root daemon, or the monitor's own root when rootless.
+    var sandboxMap: IDMap { config.isRootless ? RootlessNamespace.sandboxMap : config.idMap }
+
     static let namespaceFlags = UInt64(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC)
 
     /// Runs the sandbox to its end; returns the helper's own exit code.
     public func run() -> Int32 {
-        _ = warren_prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+        // Non-dumpable makes /proc/<pid> files owned by host root; a rootless monitor
+        // must still write its own and init's id maps, so it waits until they are done.
+        if !config.isRootless { _ = warren_prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) }
         _ = warren_prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         // Input to a process that has gone must fail with EPIPE, not kill the monitor.
         signal(SIGPIPE, SIG_IGN)
@@ -42,9 +48,11 @@ public struct Monitor {
         _ = warren_sigmask(0, handled, Int32(handled.count))
         let signalFD = warren_signalfd(handled, Int32(handled.count), 1)
 
-        let cgroup = CgroupLayout.detect().map { SandboxCgroup(layout: $0, relativePath: config.cgroupPath) }
+        // A rootless daemon has no cgroup to give (see NativeDriver.rootless).
+        let cgroup = config.isRootless ? nil : CgroupLayout.detect().map { SandboxCgroup(layout: $0, relativePath: config.cgroupPath) }
         let started: Started
         do {
+            if config.isRootless { try RootlessNamespace.enter() }
             started = try start(cgroup: cgroup)
         } catch {
             cgroup.map { try? $0.remove() }
@@ -64,6 +72,7 @@ public struct Monitor {
         var outputFDs: [(fd: Int32, stream: LogStream)]
         var logFD: Int32
         var input: MonitorInput?
+        var handoff: NamespaceHandoff?
     }
 
     // MARK: - Start
@@ -78,9 +87,11 @@ public struct Monitor {
 
         try syscallRetrying("warren_unshare(CLONE_NEWNS)") { warren_unshare(CLONE_NEWNS) }
         try syscallRetrying("mount(rprivate)", "/") { mount(nil, "/", nil, UInt(MS_REC | MS_PRIVATE), nil) }
-        let usernsFD = try IDMapping.makeUserNamespaceFD(config.idMap)
-        try RootfsBuilder(config: config, bundle: bundle, usernsFD: usernsFD).build()
-        close(usernsFD)
+        // Layers are id-mapped for a root daemon; a rootless one cannot id-map, and
+        // needs not: its single mapped id already owns the files it unpacked.
+        let usernsFD = config.isRootless ? -1 : try IDMapping.makeUserNamespaceFD(config.idMap)
+        try RootfsBuilder(config: config, bundle: bundle, idMap: sandboxMap, usernsFD: usernsFD).build()
+        if usernsFD >= 0 { close(usernsFD) }
 
         let stdio = try makeStdio()
         var goPipe: [Int32] = [0, 0]
@@ -88,7 +99,9 @@ public struct Monitor {
         try syscallRetrying("pipe2") { warren_pipe2(&goPipe, O_CLOEXEC) }
         try syscallRetrying("pipe2") { warren_pipe2(&statusPipe, O_CLOEXEC) }
 
-        let pid = warren_clone_fork(Self.namespaceFlags)
+        // Rootless init has no cgroup of its own to be moved into first: its cgroup
+        // namespace comes with the others, so the handoff can hold it from the start.
+        let pid = warren_clone_fork(Self.namespaceFlags | (config.isRootless ? UInt64(CLONE_NEWCGROUP) : 0))
         if pid == 0 {
             close(goPipe[1]); close(statusPipe[0]); close(logFD)
             for (fd, _) in stdio.parentEnds { close(fd) }
@@ -103,8 +116,13 @@ public struct Monitor {
         for fd in Set([stdio.childEnds.0, stdio.childEnds.1, stdio.childEnds.2]) where fd >= 0 { close(fd) }
         if let c = stdio.console { close(c.child) }
         var outputs = stdio.parentEnds
+        var handoff: NamespaceHandoff?
         do {
-            try IDMapping.write(config.idMap, to: pid)
+            try IDMapping.write(sandboxMap, to: pid)
+            if config.isRootless {
+                handoff = try NamespaceHandoff(socketPath: bundle.joinSocket, initPID: pid)
+                _ = warren_prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+            }
             try cgroup?.add(pid: pid)
             try writeAll(goPipe[1], "g")
             close(goPipe[1])
@@ -121,6 +139,7 @@ public struct Monitor {
             }
         } catch {
             if let c = stdio.console { close(c.parent) }
+            handoff?.close()
             kill(pid, SIGKILL)
             var st: Int32 = 0
             waitpid(pid, &st, 0)
@@ -133,13 +152,14 @@ public struct Monitor {
                 input = try MonitorInput(socketPath: bundle.attachSocket, targetFD: target,
                                          isTerminal: config.tty, acceptsInput: config.stdin)
             } catch {
+                handoff?.close()
                 kill(pid, SIGKILL)
                 throw error
             }
         }
         let state = HelperState(helperPID: getpid(), helperStartTime: processStartTime(getpid()) ?? 0, initPID: pid)
         try writeFileAtomically(bundle.stateFile, Array(try WarrenJSON.encoder().encode(state)))
-        return Started(initPID: pid, outputFDs: outputs, logFD: logFD, input: input)
+        return Started(initPID: pid, outputFDs: outputs, logFD: logFD, input: input, handoff: handoff)
     }
 
     private struct Stdio {
@@ -192,7 +212,10 @@ public struct Monitor {
             let polled = open
             var fds = polled.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
             fds.append(pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0))
-            if exitCode == nil, let input = s.input { fds += input.pollEntries() }
+            if exitCode == nil {
+                fds += s.input?.pollEntries() ?? []
+                fds += s.handoff?.pollEntries ?? []
+            }
             var timeout: Int32 = -1
             if exitCode != nil {
                 timeout = 2000  // drain what is left; sandbox processes are gone
@@ -209,13 +232,14 @@ public struct Monitor {
             }
             for (i, p) in fds.enumerated() where p.revents != 0 {
                 if i > polled.count {
-                    _ = s.input?.handle(p)
+                    if s.input?.handle(p) != true { _ = s.handoff?.handle(p) }
                     continue
                 }
                 if p.fd == signalFD {
                     if let code = handleSignals(signalFD, initPID: s.initPID) {
                         exitCode = code
                         s.input?.close()
+                        s.handoff?.close()
                     }
                     continue
                 }

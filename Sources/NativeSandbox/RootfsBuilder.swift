@@ -17,6 +17,9 @@ import WarrenCore
 struct RootfsBuilder {
     let config: HelperLaunchConfig
     let bundle: SandboxBundle
+    /// Sandbox ids as seen from the monitor: new files and the copy get these owners.
+    let idMap: IDMap
+    /// A user namespace with `idMap` for id-mapped mounts, or -1 for plain ones.
     let usernsFD: Int32
 
     func build() throws {
@@ -28,11 +31,15 @@ struct RootfsBuilder {
             }
         }
         try makeDirectories(bundle.rootfsMount, mode: 0o700)
-        let hostRoot = config.idMap.hostID
+        let hostRoot = idMap.hostID
         switch config.rootfsMode ?? .auto {
         case .overlay:
             try mountOverlay(topMode: st.st_mode)
         case .copy:
+            try mountCopy()
+        case .auto where config.isRootless && !layersOwnedBySandboxRoot():
+            // Files owned by ids a rootless daemon cannot map stay unwritable through an
+            // overlay, even for sandbox root: copy them so sandbox root owns them.
             try mountCopy()
         case .auto:
             do {
@@ -70,7 +77,7 @@ struct RootfsBuilder {
             throw SandboxSetupError("mount source \(m.source) does not exist")
         }
         let isDir = (st.st_mode & S_IFMT) == S_IFDIR
-        let target = try InRoot.open(rootFD, m.destination, create: isDir ? .directory : .file, owner: config.idMap.hostID)
+        let target = try InRoot.open(rootFD, m.destination, create: isDir ? .directory : .file, owner: idMap.hostID)
         defer { close(target) }
         var attrs = WARREN_MOUNT_ATTR_NOSUID | WARREN_MOUNT_ATTR_NODEV
         if m.readOnly { attrs |= WARREN_MOUNT_ATTR_RDONLY }
@@ -78,7 +85,7 @@ struct RootfsBuilder {
             warren_open_tree(AT_FDCWD, m.source, WARREN_OPEN_TREE_CLONE | WARREN_AT_RECURSIVE)
         }
         defer { close(tree) }
-        if warren_mount_setattr_idmap(tree, usernsFD, attrs, 0, 1) != 0 {
+        if usernsFD < 0 || warren_mount_setattr_idmap(tree, usernsFD, attrs, 0, 1) != 0 {
             // Some filesystems cannot be id-mapped: keep host ownership, still nosuid/nodev.
             try syscallRetrying("mount_setattr", m.source) { warren_mount_setattr_idmap(tree, -1, attrs, 0, 1) }
         }
@@ -90,7 +97,7 @@ struct RootfsBuilder {
     /// Overlay: id-mapped read-only layers under a per-sandbox upper directory whose
     /// root keeps the top layer's mode.
     private func mountOverlay(topMode: mode_t) throws {
-        let hostRoot = config.idMap.hostID
+        let hostRoot = idMap.hostID
         for dir in [bundle.lowerMount, bundle.upperDir, bundle.workDir] { try makeDirectories(dir, mode: 0o700) }
         try syscallRetrying("chown", bundle.upperDir) { chown(bundle.upperDir, hostRoot, hostRoot) }
         try syscallRetrying("chmod", bundle.upperDir) { chmod(bundle.upperDir, topMode & 0o7777) }
@@ -113,9 +120,18 @@ struct RootfsBuilder {
         }
     }
 
+    /// Whether every layer's root directory belongs to sandbox root, as a rootless
+    /// daemon's own unpacked images and directories do.
+    private func layersOwnedBySandboxRoot() -> Bool {
+        config.lowerDirs.allSatisfy { layer in
+            var st = stat()
+            return stat(layer, &st) == 0 && st.st_uid == idMap.hostID
+        }
+    }
+
     /// Copy: the layers flattened into a private directory, owners shifted, bound as the root.
     private func mountCopy() throws {
-        var copier = FlattenedCopy(idMap: config.idMap)
+        var copier = FlattenedCopy(idMap: idMap)
         try copier.build(layers: config.lowerDirs, into: bundle.copyDir)
         try syscallRetrying("mount(bind)", bundle.copyDir) {
             mount(bundle.copyDir, bundle.rootfsMount, nil, UInt(MS_BIND), nil)
@@ -130,7 +146,9 @@ struct RootfsBuilder {
             warren_open_tree(AT_FDCWD, source, WARREN_OPEN_TREE_CLONE | WARREN_AT_RECURSIVE)
         }
         defer { close(tree) }
-        try syscallRetrying("mount_setattr(idmap)", source) { warren_mount_setattr_idmap(tree, usernsFD, attrs, 0, 1) }
+        try syscallRetrying(usernsFD < 0 ? "mount_setattr" : "mount_setattr(idmap)", source) {
+            warren_mount_setattr_idmap(tree, usernsFD, attrs, 0, 1)
+        }
         try syscallRetrying("move_mount", targetPath) {
             warren_move_mount(tree, "", AT_FDCWD, targetPath, WARREN_MOVE_MOUNT_F_EMPTY_PATH)
         }

@@ -41,11 +41,15 @@ struct SandboxInit {
     private func setUpAndStart() throws -> Int32 {
         try syscallRetrying("setresgid") { warren_setresgid(0, 0, 0) }
         try syscallRetrying("setresuid") { warren_setresuid(0, 0, 0) }
-        try syscallRetrying("setgroups") { setgroups(0, nil) }
-        try syscallRetrying("warren_unshare(CLONE_NEWCGROUP)") { warren_unshare(CLONE_NEWCGROUP) }
+        if !config.isRootless { try syscallRetrying("setgroups") { setgroups(0, nil) } }
+        // Once in the sandbox's cgroup, make it the root of a cgroup namespace (a
+        // rootless init was cloned into one, having no cgroup of its own).
+        if !config.isRootless {
+            try syscallRetrying("unshare(CLONE_NEWCGROUP)") { warren_unshare(CLONE_NEWCGROUP) }
+        }
         try syscallRetrying("sethostname") { sethostname(config.hostname, config.hostname.utf8.count) }
         try syscallRetrying("loopback up") { warren_loopback_up() }
-        try GuestFilesystem.setUp(rootfs: bundle.rootfsMount, readOnly: config.readOnlyRootfs)
+        try GuestFilesystem.setUp(rootfs: bundle.rootfsMount, readOnly: config.readOnlyRootfs, onlyRootMapped: config.isRootless)
         var stdio = self.stdio
         if let consoleFD {
             let slave = try Self.makeTerminal(size: config.consoleSize, sendMasterTo: consoleFD)
@@ -56,7 +60,7 @@ struct SandboxInit {
         try syscallRetrying("pipe2") { warren_pipe2(&errPipe, O_CLOEXEC) }
         let workload = Workload(command: config.command, env: config.env, workdir: config.workdir,
                                 user: config.user, capAdd: config.capAdd, limits: config.limits,
-                                tty: config.tty, hostname: config.hostname)
+                                tty: config.tty, hostname: config.hostname, rootless: config.isRootless)
         let pid = fork()
         if pid == 0 {
             close(errPipe[0])

@@ -16,6 +16,8 @@ struct Workload {
     var limits: ResourceLimits
     var tty: Bool
     var hostname: String
+    /// Started by a rootless daemon: one mapped id, groups fixed, no cgroup.
+    var rootless: Bool = false
 
     static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -38,10 +40,16 @@ struct Workload {
 
         if let n = limits.openFiles { try setLimit(RLIMIT_NOFILE, UInt64(n), "nofile") }
         if let f = limits.fileSizeBytes { try setLimit(RLIMIT_FSIZE, UInt64(f), "fsize") }
+        // Without a cgroup, the pids limit is RLIMIT_NPROC: since Linux 5.14 it counts
+        // the processes of this uid in the sandbox's own user namespace only.
+        if rootless, let p = limits.pids { try setLimit(__RLIMIT_NPROC, UInt64(p), "nproc") }
 
         let passwd = String(decoding: readFileIfPresent("/etc/passwd") ?? [], as: UTF8.self)
         let group = String(decoding: readFileIfPresent("/etc/group") ?? [], as: UTF8.self)
         let resolved = try UserSpec.resolve(user, passwd: passwd, group: group)
+        if rootless && (resolved.uid != 0 || resolved.gid != 0) {
+            throw SandboxSetupError("user \(user ?? "") (uid \(resolved.uid), gid \(resolved.gid)) is not mapped: a rootless daemon maps only sandbox uid and gid 0, to its own")
+        }
 
         if access(workdir, F_OK) != 0 { try makeDirectories(workdir) }
         let environment = buildEnvironment(home: resolved.home)
@@ -50,7 +58,7 @@ struct Workload {
         try Capabilities.limitBoundingSet(keep: keep)
         if resolved.uid != 0 { Capabilities.keepAcrossSetuid() }
         var groups = resolved.supplementaryGroups.map { gid_t($0) }
-        try syscallRetrying("setgroups") { setgroups(groups.count, &groups) }
+        if !rootless { try syscallRetrying("setgroups") { setgroups(groups.count, &groups) } }
         try syscallRetrying("setresgid") { warren_setresgid(resolved.gid, resolved.gid, resolved.gid) }
         try syscallRetrying("setresuid") { warren_setresuid(resolved.uid, resolved.uid, resolved.uid) }
         try Capabilities.apply(keep: keep)

@@ -28,18 +28,24 @@ public struct HelperLaunchConfig: Codable, Sendable, Equatable {
     public var cgroupPath: String
     /// How the root filesystem is assembled; nil means `auto`.
     public var rootfsMode: RootfsMode?
+    /// Set when the daemon is not root: `idMap` is then the daemon's own uid alone, and
+    /// the helper first enters a user namespace of its own (see `RootlessNamespace`).
+    public var rootless: Bool?
 
     public init(id: String, lowerDirs: [String], command: [String], env: [String], workdir: String,
                 user: String?, hostname: String, mounts: [MountSpec], readOnlyRootfs: Bool,
                 capAdd: [String], limits: ResourceLimits, network: NetworkMode, tty: Bool,
                 stdin: Bool = false, consoleSize: TerminalSize? = nil, idMap: IDMap, cgroupPath: String,
-                rootfsMode: RootfsMode? = nil) {
+                rootfsMode: RootfsMode? = nil, rootless: Bool = false) {
         self.id = id; self.lowerDirs = lowerDirs; self.command = command; self.env = env
         self.workdir = workdir; self.user = user; self.hostname = hostname; self.mounts = mounts
         self.readOnlyRootfs = readOnlyRootfs; self.capAdd = capAdd; self.limits = limits
         self.network = network; self.tty = tty; self.stdin = stdin; self.consoleSize = consoleSize
         self.idMap = idMap; self.cgroupPath = cgroupPath; self.rootfsMode = rootfsMode
+        self.rootless = rootless ? true : nil
     }
+
+    public var isRootless: Bool { rootless == true }
 }
 
 /// How a native sandbox's root filesystem is assembled from its layers.
@@ -110,6 +116,8 @@ public struct SandboxBundle: Sendable, Equatable {
     public var helperLog: String { path + "/helper.log" }
     /// The monitor's input socket for attached clients (interactive sandboxes only).
     public var attachSocket: String { path + "/attach.sock" }
+    /// Where a rootless monitor hands the sandbox's namespaces to exec helpers.
+    public var joinSocket: String { path + "/join.sock" }
     public var logFile: String { path + "/logs/output.log" }
     public var logsDir: String { path + "/logs" }
     /// Sockets shared with the guest.

@@ -50,8 +50,8 @@ public actor SandboxManager {
         guard !isShuttingDown else { throw WarrenError(.unavailable, "the daemon is shutting down") }
         var spec = spec
         try Self.validate(spec)
-        spec.limits = spec.limits.withDefaults()
         let driver = try drivers.driver(named: spec.driver)
+        spec.limits = spec.limits.withDefaults(driver.defaultLimits)
         let availability = await driver.availability()
         guard availability.available else {
             throw WarrenError(.unavailable, "driver \(driver.name) is not available: \(availability.detail ?? "unknown reason")")

@@ -7,21 +7,32 @@ final class DaemonHarness: @unchecked Sendable {
     let dir: String
     let socket: String
     let dataRoot: String
+    /// When set, the daemon runs as this uid and gid, without supplementary groups: rootless.
+    let user: UInt32?
     private(set) var process: Process?
 
-    init() throws {
+    init(user: UInt32? = nil) throws {
         dir = "/tmp/warren-it-\(UUID().uuidString.prefix(8))"
         socket = dir + "/run/warren.sock"
         dataRoot = dir + "/data"
+        self.user = user
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o755])
+        if let user { chown(dir, user, user) }
         try start()
     }
 
     func start() throws {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: BuiltProducts.cli)
-        p.arguments = ["daemon", "--socket", socket, "--data-root", dataRoot, "--helper", BuiltProducts.helper]
+        let daemon = ["daemon", "--socket", socket, "--data-root", dataRoot, "--helper", BuiltProducts.helper]
+        if let user {
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+            p.arguments = ["--reuid=\(user)", "--regid=\(user)", "--clear-groups", "--", BuiltProducts.cli] + daemon
+            p.environment = ["PATH": "/usr/bin:/bin", "HOME": dir]
+        } else {
+            p.executableURL = URL(fileURLWithPath: BuiltProducts.cli)
+            p.arguments = daemon
+        }
         if !FileManager.default.fileExists(atPath: dir + "/daemon.log") {
             _ = FileManager.default.createFile(atPath: dir + "/daemon.log", contents: nil)
         }

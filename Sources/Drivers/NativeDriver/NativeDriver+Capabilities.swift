@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import LinuxSupport
 import RuntimeDriver
 import WarrenCore
@@ -6,14 +9,23 @@ extension NativeDriver {
     /// What the native driver enforces on this host, stated as it is.
     public func capabilities() async -> CapabilityReport {
         let limits = cgroupLayout?.hasLimitControllers == true
-        let cg = cgroupLayout.map { "cgroup \($0.versionName)" } ?? "no cgroup hierarchy found"
-        let range = (try? SubordinateIDs.loadOrCreate())
-        let userns = range.map { "sandbox uid 0-65535 mapped to its own host range from \($0.start) (/etc/subuid 'warren'); never host uid 0" }
-            ?? "subordinate id range unavailable"
+        let cg = rootless ? "rootless daemon: no cgroup to divide"
+            : cgroupLayout.map { "cgroup \($0.versionName)" } ?? "no cgroup hierarchy found"
+        let userns: String
+        if rootless {
+            userns = "rootless: sandbox uid/gid 0 is the daemon's own uid \(getuid()); no other id is mapped"
+        } else if let range = try? SubordinateIDs.loadOrCreate() {
+            userns = "sandbox uid 0-65535 mapped to its own host range from \(range.start) (/etc/subuid 'warren'); never host uid 0"
+        } else {
+            userns = "subordinate id range unavailable"
+        }
+        let pids: CapabilityReport.Dimension = rootless
+            ? .init("pids_limit", .enforced, "RLIMIT_NPROC in the sandbox's own user namespace")
+            : .init("pids_limit", limits ? .enforced : .unsupported, cg)
         return CapabilityReport([
             .init("user_namespace", .enforced, userns),
             .init("namespaces", .enforced, "new mount, pid, network, uts, ipc and cgroup namespaces"),
-            .init("rootfs_isolation", .enforced, "id-mapped read-only lower + per-sandbox overlay upper; pivot_root"),
+            .init("rootfs_isolation", .enforced, (rootless ? "read-only lower" : "id-mapped read-only lower") + " + per-sandbox overlay upper; pivot_root"),
             .init("read_only_root", .optional, "--read-only remounts / read-only"),
             .init("capabilities", .enforced, "all five sets emptied; --cap-add adds back named ones"),
             .init("no_new_privs", .enforced, "PR_SET_NO_NEW_PRIVS on every sandbox process"),
@@ -21,7 +33,7 @@ extension NativeDriver {
             .init("masked_paths", .enforced, "OCI masked and read-only /proc and /sys paths"),
             .init("memory_limit", limits ? .enforced : .unsupported, cg),
             .init("cpu_limit", limits ? .optional : .unsupported, cg + " (--cpus)"),
-            .init("pids_limit", limits ? .enforced : .unsupported, cg),
+            pids,
             .init("rlimits", .enforced, "RLIMIT_NOFILE, RLIMIT_FSIZE when set"),
             .init("network_policy", .enforced, "none: loopback only in a fresh network namespace"),
             .init("timeout", .optional, "--timeout kills every process of the sandbox"),

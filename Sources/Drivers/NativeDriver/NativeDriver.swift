@@ -19,6 +19,9 @@ public actor NativeDriver: RuntimeDriver {
     let logger: Logger
     let cgroupLayout: CgroupLayout?
     let rootfsMode: RootfsMode
+    /// Run by a normal user: sandbox root is the daemon's own uid, there is no
+    /// cgroup to give, and `RootlessNamespace` supplies the privilege to build.
+    let rootless: Bool
     private var idRange: SubordinateIDs?
 
     public init(dataRoot: String, helperPath: String, rootfsMode: RootfsMode = .auto, logger: Logger) {
@@ -26,7 +29,8 @@ public actor NativeDriver: RuntimeDriver {
         self.helperPath = helperPath
         self.rootfsMode = rootfsMode
         self.logger = logger
-        self.cgroupLayout = CgroupLayout.detect()
+        self.rootless = geteuid() != 0
+        self.cgroupLayout = rootless ? nil : CgroupLayout.detect()
         // Input for a process that has exited must fail with EPIPE, not end the daemon.
         signal(SIGPIPE, SIG_IGN)
     }
@@ -50,8 +54,8 @@ public actor NativeDriver: RuntimeDriver {
     }
 
     public func availability() async -> DriverAvailability {
-        if geteuid() != 0 {
-            return DriverAvailability(available: false, detail: "the native driver needs a root daemon (rootless mode is not implemented yet)")
+        if rootless, let reason = Self.unprivilegedUserNamespacesRefused() {
+            return DriverAvailability(available: false, detail: "a rootless daemon needs unprivileged user namespaces: \(reason)")
         }
         if access(helperPath, X_OK) != 0 {
             return DriverAvailability(available: false, detail: "helper \(helperPath) not found or not executable")
@@ -60,7 +64,8 @@ public actor NativeDriver: RuntimeDriver {
         if !fs.contains("overlay") {
             return DriverAvailability(available: false, detail: "the kernel has no overlay filesystem")
         }
-        return DriverAvailability(available: true, detail: "helper \(helperPath), cgroup \(cgroupLayout?.versionName ?? "none")")
+        let mode = rootless ? "rootless (uid \(getuid())), no cgroup" : "cgroup \(cgroupLayout?.versionName ?? "none")"
+        return DriverAvailability(available: true, detail: "helper \(helperPath), \(mode)")
     }
 
     // MARK: - Create
@@ -79,6 +84,7 @@ public actor NativeDriver: RuntimeDriver {
         for cap in spec.capAdd where !Self.knownCapability(cap) {
             throw WarrenError(.invalidArgument, "unknown capability '\(cap)'")
         }
+        if rootless { try Self.checkRootlessLimits(spec.limits) }
         let b = bundle(id)
         do {
             try prepareSandboxesDirectory()
@@ -88,8 +94,9 @@ public actor NativeDriver: RuntimeDriver {
                 workdir: spec.workdir ?? "/", user: spec.user, hostname: spec.hostname ?? String(id.prefix(12)),
                 mounts: spec.mounts, readOnlyRootfs: spec.readOnlyRootfs, capAdd: spec.capAdd,
                 limits: spec.limits, network: spec.network, tty: spec.tty,
-                stdin: spec.stdin, consoleSize: spec.consoleSize, idMap: try allocateSlot(), cgroupPath: cgroupParent + "/" + id,
-                rootfsMode: rootfsMode)
+                stdin: spec.stdin, consoleSize: spec.consoleSize,
+                idMap: rootless ? IDMap(hostID: getuid(), size: 1) : try allocateSlot(),
+                cgroupPath: cgroupParent + "/" + id, rootfsMode: rootfsMode, rootless: rootless)
             try writeFileAtomically(b.configFile, Array(try WarrenJSON.encoder().encode(config)), mode: 0o600)
         } catch {
             try? removeTree(b.path)
@@ -101,6 +108,8 @@ public actor NativeDriver: RuntimeDriver {
     /// path, so every directory above a bundle must be searchable by others (0711:
     /// search without listing, as Docker's data root with user namespaces).
     private func prepareSandboxesDirectory() throws {
+        // Rootless sandboxes run as the daemon's own uid: nothing needs opening up.
+        if rootless { return try makeDirectories(sandboxesDir, mode: 0o700) }
         try makeDirectories(sandboxesDir, mode: 0o711)
         for dir in [dataRoot, sandboxesDir] {
             var st = stat()

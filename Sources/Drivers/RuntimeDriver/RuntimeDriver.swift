@@ -16,6 +16,9 @@ public protocol RuntimeDriver: Sendable {
     /// What this driver enforces on this host, dimension by dimension.
     func capabilities() async -> CapabilityReport
 
+    /// Limits applied where a spec leaves one unset; only limits the driver enforces.
+    var defaultLimits: ResourceLimits { get }
+
     /// Prepares everything a sandbox needs without starting a process. On failure
     /// nothing is left behind.
     func create(id: String, spec: SandboxSpec) async throws
@@ -53,6 +56,8 @@ public protocol RuntimeDriver: Sendable {
 }
 
 extension RuntimeDriver {
+    public var defaultLimits: ResourceLimits { .defaults }
+
     public func exec(id: String, request: ExecRequest) async throws -> ExecSession {
         throw WarrenError(.unsupported, "driver \(name) does not support exec")
     }
