@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         // MARK: - C shims
@@ -31,6 +32,8 @@ let package = Package(
         .target(name: "CSeccomp", dependencies: ["CSeccompSystem"], path: "Sources/CSeccomp"),
         .systemLibrary(name: "CCap", path: "Sources/CCap",
                        pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),
+        .systemLibrary(name: "CArchive", path: "Sources/CArchive",
+                       pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
 
         // MARK: - Libraries
         .target(name: "WarrenCore", swiftSettings: strict),
@@ -51,8 +54,13 @@ let package = Package(
         .target(name: "NativeSandbox", dependencies: [
             "WarrenCore", "LinuxSupport", "CLinux", "CSeccomp", "CCap",
         ], path: "Sources/NativeSandbox", swiftSettings: strict),
+        .target(name: "ImageStore", dependencies: [
+            "WarrenCore", "LinuxSupport", "CLinux", "CArchive",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
         .target(name: "WarrenDaemon", dependencies: [
-            "WarrenCore", "WarrenStore", "RuntimeDriver", "NativeDriver", "CLinux",
+            "WarrenCore", "WarrenStore", "ImageStore", "RuntimeDriver", "NativeDriver", "CLinux",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -90,6 +98,10 @@ let package = Package(
         .testTarget(name: "WarrenDaemonTests", dependencies: [
             "WarrenDaemon", "WarrenCore", "WarrenStore", "RuntimeDriver",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
+        .testTarget(name: "ImageStoreTests", dependencies: [
+            "ImageStore", "WarrenCore", "LinuxSupport", "WarrenTestSupport",
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "IntegrationTests", dependencies: ["WarrenClient", "WarrenCore", "LinuxSupport", "NativeDriver", "WarrenTestSupport"]),
     ]

@@ -99,7 +99,7 @@ struct RunCommand: AsyncParsableCommand {
         if interactive && tty && !detach && !Terminal.isTerminal(STDIN_FILENO) {
             throw WarrenError(.invalidArgument, "the input device is not a TTY: drop -t, or run from a terminal")
         }
-        guard !command.isEmpty else {
+        guard !command.isEmpty || image != nil else {
             throw WarrenError(.invalidArgument, "no command given: put it after --, e.g. warren run --rootfs DIR -- /bin/sh -c 'echo hi'")
         }
         if rootfs != nil, image != nil {

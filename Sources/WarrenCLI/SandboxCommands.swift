@@ -114,12 +114,12 @@ struct InspectCommand: AsyncParsableCommand {
 
 /// Runs `action` for each reference, printing it on success and `warren: <error>` otherwise;
 /// exits 1 when any failed, as `docker stop a b` does.
-func eachReference(_ references: [String], _ action: (String) async throws -> some Any) async throws {
+func eachReference(_ references: [String], echo: Bool = true, _ action: (String) async throws -> some Any) async throws {
     var failed = false
     for reference in references {
         do {
             _ = try await action(reference)
-            Output.line(reference)
+            if echo { Output.line(reference) }
         } catch let error as WarrenError {
             Output.error(error.message)
             failed = true

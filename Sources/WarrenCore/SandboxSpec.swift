@@ -31,6 +31,8 @@ public struct SandboxSpec: Codable, Sendable, Equatable {
     public var labels: [String: String]
     /// Remove the sandbox once its main process has exited (`run --rm`).
     public var autoRemove: Bool
+    /// Set by the daemon when `image` is resolved: never taken from a client.
+    public var resolvedImage: ResolvedImage?
 
     public init(
         name: String? = nil, rootfs: String? = nil, image: String? = nil, command: [String] = [],
@@ -50,7 +52,7 @@ public struct SandboxSpec: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case name, rootfs, image, command, env, workdir, user, driver, mounts, limits, network
-        case readOnlyRootfs, capAdd, tty, stdin, consoleSize, hostname, labels, autoRemove
+        case readOnlyRootfs, capAdd, tty, stdin, consoleSize, hostname, labels, autoRemove, resolvedImage
     }
 
     /// Lenient decoding: every field but `command` may be omitted.
@@ -75,6 +77,20 @@ public struct SandboxSpec: Codable, Sendable, Equatable {
         hostname = try c.decodeIfPresent(String.self, forKey: .hostname)
         labels = try c.decodeIfPresent([String: String].self, forKey: .labels) ?? [:]
         autoRemove = try c.decodeIfPresent(Bool.self, forKey: .autoRemove) ?? false
+        resolvedImage = try c.decodeIfPresent(ResolvedImage.self, forKey: .resolvedImage)
+    }
+}
+
+/// The image a sandbox runs, as the daemon resolved it at create time.
+public struct ResolvedImage: Codable, Sendable, Equatable {
+    /// The image's manifest digest: what keeps its content from garbage collection.
+    public var manifestDigest: String
+    /// Its config digest, the image id `images` shows.
+    public var id: String
+    /// Unpacked layer directories, topmost first (overlay's lowerdir order).
+    public var layers: [String]
+    public init(manifestDigest: String, id: String, layers: [String]) {
+        self.manifestDigest = manifestDigest; self.id = id; self.layers = layers
     }
 }
 

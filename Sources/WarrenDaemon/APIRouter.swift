@@ -29,6 +29,7 @@ public enum APIRouter {
         }
         addSystemRoutes(to: router, deps)
         addSandboxRoutes(to: router, deps)
+        addImageRoutes(to: router, deps)
         return router
     }
 

@@ -6,7 +6,8 @@ import WarrenCore
 extension SandboxManager {
     /// Checks a spec before anything is persisted; throws `invalidArgument` with the first problem.
     public static func validate(_ spec: SandboxSpec) throws {
-        guard let first = spec.command.first, !first.isEmpty else {
+        // An image may bring its own command; a bare rootfs cannot.
+        if spec.image == nil || !spec.command.isEmpty, spec.command.first?.isEmpty ?? true {
             throw WarrenError(.invalidArgument, "a sandbox needs a command")
         }
         if let name = spec.name { try SandboxID.validateName(name) }

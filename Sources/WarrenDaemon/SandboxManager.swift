@@ -1,4 +1,5 @@
 import Foundation
+import ImageStore
 import Logging
 import RuntimeDriver
 import WarrenCore
@@ -15,6 +16,8 @@ public actor SandboxManager {
     let drivers: DriverRegistry
     let metrics: DaemonMetrics
     let logger: Logger
+    /// Images sandboxes run; nil where a daemon has no store (some tests).
+    public let images: ImageStore?
     /// Grace period of a stop that names none.
     public let defaultStopGrace: Duration
 
@@ -32,8 +35,9 @@ public actor SandboxManager {
 
     /// Creates a manager over `store`, using `drivers` to run sandboxes.
     public init(store: WarrenStore, drivers: DriverRegistry, metrics: DaemonMetrics = DaemonMetrics(),
-                defaultStopGrace: Duration = .seconds(10), logger: Logger) {
+                defaultStopGrace: Duration = .seconds(10), images: ImageStore? = nil, logger: Logger) {
         self.store = store
+        self.images = images
         self.drivers = drivers
         self.metrics = metrics
         self.defaultStopGrace = defaultStopGrace
@@ -52,6 +56,7 @@ public actor SandboxManager {
         try Self.validate(spec)
         let driver = try drivers.driver(named: spec.driver)
         spec.limits = spec.limits.withDefaults(driver.defaultLimits)
+        try await applyImage(to: &spec)
         let availability = await driver.availability()
         guard availability.available else {
             throw WarrenError(.unavailable, "driver \(driver.name) is not available: \(availability.detail ?? "unknown reason")")

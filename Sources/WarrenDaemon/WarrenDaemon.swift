@@ -1,4 +1,5 @@
 import Foundation
+import ImageStore
 import Hummingbird
 import Logging
 import NIOCore
@@ -36,7 +37,8 @@ public struct WarrenDaemon: Sendable {
         let token = try checkListenerSecurity()
         try Self.makeDirectory(config.dataRoot)
         let store = try WarrenStore(path: config.dataRoot + "/warren.db", logger: logger)
-        let manager = SandboxManager(store: store, drivers: drivers, metrics: metrics, logger: logger)
+        let images = try ImageStore(dataRoot: config.dataRoot, logger: logger)
+        let manager = SandboxManager(store: store, drivers: drivers, metrics: metrics, images: images, logger: logger)
         await manager.reconcile()
 
         var services: [any Service] = []

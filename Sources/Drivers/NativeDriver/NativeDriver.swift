@@ -71,12 +71,12 @@ public actor NativeDriver: RuntimeDriver {
     // MARK: - Create
 
     public func create(id: String, spec: SandboxSpec) async throws {
-        guard let rootfs = spec.rootfs else {
-            throw WarrenError(.invalidArgument, "the native driver needs a root filesystem (--rootfs DIR)")
+        guard let layers = spec.resolvedImage?.layers ?? spec.rootfs.map({ [$0] }), !layers.isEmpty else {
+            throw WarrenError(.invalidArgument, "the native driver needs an image or a root filesystem (--rootfs DIR)")
         }
         var st = stat()
-        guard stat(rootfs, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
-            throw WarrenError(.invalidArgument, "root filesystem \(rootfs) is not a directory")
+        for layer in layers where !(stat(layer, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR) {
+            throw WarrenError(.invalidArgument, "root filesystem \(layer) is not a directory")
         }
         for m in spec.mounts where access(m.source, F_OK) != 0 {
             throw WarrenError(.invalidArgument, "mount source \(m.source) does not exist")
@@ -90,7 +90,7 @@ public actor NativeDriver: RuntimeDriver {
             try prepareSandboxesDirectory()
             guard mkdir(b.path, 0o711) == 0 else { throw SyscallError("mkdir", errno: errno, b.path) }
             let config = HelperLaunchConfig(
-                id: id, lowerDirs: [rootfs], command: spec.command, env: spec.env,
+                id: id, lowerDirs: layers, command: spec.command, env: spec.env,
                 workdir: spec.workdir ?? "/", user: spec.user, hostname: spec.hostname ?? String(id.prefix(12)),
                 mounts: spec.mounts, readOnlyRootfs: spec.readOnlyRootfs, capAdd: spec.capAdd,
                 limits: spec.limits, network: spec.network, tty: spec.tty,

@@ -1,0 +1,78 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import LinuxSupport
+import WarrenCore
+
+extension ImageStore {
+    /// Imports an OCI layout (directory or tar) or a `docker save` tar; tags what it
+    /// holds (or `tag`, for an archive of one image) and unpacks its layers. Returns
+    /// the tags made.
+    public func importImage(path: String, tag: String?, platform: Platform = .host) async throws -> [String] {
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw WarrenError(.invalidArgument, "\(path) does not exist") }
+        let importer = ImageImporter(content: content, platform: platform)
+        let found: [ImageImporter.Found]
+        var committed = Set<Digest>()
+        if (st.st_mode & S_IFMT) == S_IFDIR {
+            found = try await importer.importLayout(directory: path)
+        } else {
+            (found, committed) = try await importer.importTar(path: path)
+        }
+        guard !found.isEmpty else { throw WarrenError(.invalidArgument, "\(path) holds no image") }
+        if tag != nil && Set(found.map(\.descriptor.digest)).count > 1 {
+            throw WarrenError(.invalidArgument, "\(path) holds several images: --tag names only one")
+        }
+        var names: [(String, Descriptor)] = []
+        for f in found {
+            let raw = tag ?? f.name
+            guard let raw, raw.contains("/") || raw.contains(":") else {
+                throw WarrenError(.invalidArgument, "the image in \(path) is named only '\(f.name ?? "")', not by a reference: give --tag NAME[:TAG]")
+            }
+            names.append((try ImageReference(parsing: raw).description, f.descriptor))
+        }
+        var tags: [String] = []
+        for (name, descriptor) in names {
+            let image = try load(descriptor, tags: [name])
+            _ = try await unpack(image)
+            try await content.tag(name, descriptor)
+            tags.append(name)
+        }
+        // Blobs the archive carried that no imported image uses are not kept.
+        let used = Set(names.flatMap { name, d -> [Digest] in
+            guard let image = try? load(d, tags: []) else { return [] }
+            return [d.digest, image.configDigest] + image.manifest.layers.map(\.digest)
+        })
+        for digest in committed.subtracting(used) { try? await content.delete(digest) }
+        return tags
+    }
+
+    /// Writes `text`'s image as an OCI layout directory that skopeo and umoci read.
+    public func export(_ text: String, to directory: String) async throws {
+        let image = try await resolve(text)
+        if let existing = try? FileManager.default.contentsOfDirectory(atPath: directory), !existing.isEmpty {
+            throw WarrenError(.alreadyExists, "\(directory) exists and is not empty")
+        }
+        try makeDirectories(directory + "/blobs/sha256", mode: 0o755)
+        let digests = [image.manifestDescriptor.digest, image.configDigest] + image.manifest.layers.map(\.digest)
+        for digest in digests {
+            let target = directory + "/blobs/sha256/" + digest.hex
+            if access(target, F_OK) == 0 { continue }
+            // Same filesystem: a hard link; else a copy.
+            if link(content.path(of: digest), target) != 0 {
+                try FileManager.default.copyItem(atPath: content.path(of: digest), toPath: target)
+            }
+        }
+        try writeFileAtomically(directory + "/oci-layout", Array(#"{"imageLayoutVersion":"1.0.0"}"#.utf8))
+        var entry = image.manifestDescriptor
+        entry.annotations = nil
+        var index = ImageIndex(manifests: [])
+        for tag in image.tags.isEmpty ? [nil] : image.tags.map(Optional.some) {
+            var e = entry
+            if let tag { e.annotations = [Descriptor.refNameKey: tag, "io.containerd.image.name": tag] }
+            index.manifests.append(e)
+        }
+        try writeFileAtomically(directory + "/index.json", Array(try JSONEncoder.oci.encode(index)))
+    }
+}

@@ -1,0 +1,29 @@
+import Foundation
+import WarrenCore
+
+extension WarrenClient {
+    public func listImages() async throws -> [ImageSummary] {
+        try await call(.GET, "/v1/images")
+    }
+
+    public func inspectImage(_ reference: String) async throws -> ImageDetails {
+        try await call(.GET, "/v1/images/\(Self.escape(reference))")
+    }
+
+    /// Imports an OCI layout or docker-archive at `path` on the daemon's host.
+    public func importImage(path: String, tag: String? = nil, platform: String? = nil) async throws -> ImageChanges {
+        try await call(.POST, "/v1/images/import", body: ImageImportRequest(path: path, tag: tag, platform: platform))
+    }
+
+    public func exportImage(_ reference: String, to path: String) async throws -> ImageChanges {
+        try await call(.POST, "/v1/images/\(Self.escape(reference))/export", body: ImageExportRequest(path: path))
+    }
+
+    public func removeImage(_ reference: String, force: Bool = false) async throws -> ImageChanges {
+        try await call(.DELETE, "/v1/images/\(Self.escape(reference))" + (force ? "?force=1" : ""))
+    }
+
+    public func pruneImages() async throws -> ImageChanges {
+        try await call(.POST, "/v1/images/prune")
+    }
+}

@@ -1,0 +1,76 @@
+import Foundation
+import Hummingbird
+import ImageStore
+import WarrenCore
+
+extension APIRouter {
+    /// `/v1/images`: references in paths are percent-encoded (`docker.io%2Flibrary%2Fbusybox:latest`).
+    static func addImageRoutes(to router: Router<DaemonRequestContext>, _ deps: Dependencies) {
+        let manager = deps.manager
+        router.get("/v1/images") { _, _ in
+            let store = try manager.imageStore()
+            return try HTTPBody.json(try await store.images().map(\.summary))
+        }
+        router.post("/v1/images/import") { request, context in
+            let body = try await request.decodeJSON(ImageImportRequest.self, context: context)!
+            let store = try manager.imageStore()
+            let platform = try body.platform.map(Platform.init(parsing:)) ?? .host
+            let tags = try await uncancellable { try await store.importImage(path: body.path, tag: body.tag, platform: platform) }
+            return try HTTPBody.json(ImageChanges(tags: tags, lines: tags.map { "Loaded image: \($0)" }))
+        }
+        router.post("/v1/images/prune") { _, _ in
+            let store = try manager.imageStore()
+            let inUse = try await manager.imagesInUse()
+            return try HTTPBody.json(ImageChanges(lines: try await uncancellable { try await store.prune(inUse: inUse) }))
+        }
+        router.get("/v1/images/{ref}") { _, context in
+            let store = try manager.imageStore()
+            return try HTTPBody.json(try await store.resolve(try context.imageReference()).details)
+        }
+        router.delete("/v1/images/{ref}") { request, context in
+            let store = try manager.imageStore()
+            let inUse = try await manager.imagesInUse()
+            let ref = try context.imageReference()
+            let lines = try await uncancellable { try await store.remove(ref, force: request.flag("force"), inUse: inUse) }
+            return try HTTPBody.json(ImageChanges(lines: lines))
+        }
+        router.post("/v1/images/{ref}/export") { request, context in
+            let body = try await request.decodeJSON(ImageExportRequest.self, context: context)!
+            let store = try manager.imageStore()
+            try await store.export(try context.imageReference(), to: body.path)
+            return try HTTPBody.json(ImageChanges(lines: ["Exported to \(body.path)"]))
+        }
+    }
+}
+
+extension DaemonRequestContext {
+    func imageReference() throws -> String {
+        let raw = try parameters.require("ref")
+        return raw.removingPercentEncoding ?? raw
+    }
+}
+
+extension SandboxManager {
+    nonisolated func imageStore() throws -> ImageStore {
+        guard let images else { throw WarrenError(.unavailable, "this daemon has no image store") }
+        return images
+    }
+}
+
+extension ImageStore.Image {
+    var summary: ImageSummary {
+        ImageSummary(id: configDigest.description, digest: manifestDescriptor.digest.description, tags: tags, size: size,
+                     created: config.created,
+                     platform: [config.os, config.architecture, config.variant].compactMap { $0 }.joined(separator: "/"))
+    }
+
+    var details: ImageDetails {
+        let run = config.config
+        return ImageDetails(
+            summary: summary,
+            layers: zip(manifest.layers, config.rootfs.diff_ids).map {
+                ImageLayer(digest: $0.digest.description, diffID: $1.description, mediaType: $0.mediaType, size: $0.size)
+            },
+            user: run?.User, env: run?.Env ?? [], entrypoint: run?.Entrypoint, cmd: run?.Cmd, workingDir: run?.WorkingDir)
+    }
+}
