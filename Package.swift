@@ -100,9 +100,9 @@ let package = Package(
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
         .testTarget(name: "ImageStoreTests", dependencies: [
-            "ImageStore", "WarrenCore", "LinuxSupport", "WarrenTestSupport",
+            "ImageStore", "WarrenCore", "LinuxSupport", "CLinux", "WarrenTestSupport",
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "IntegrationTests", dependencies: ["WarrenClient", "WarrenCore", "LinuxSupport", "NativeDriver", "WarrenTestSupport"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["WarrenClient", "WarrenCore", "LinuxSupport", "NativeDriver", "ImageStore", "WarrenTestSupport"]),
     ]
 )
