@@ -12,6 +12,8 @@ extension ImageStore {
     public func importImage(path: String, tag: String?, platform: Platform = .host) async throws -> [String] {
         var st = stat()
         guard stat(path, &st) == 0 else { throw WarrenError(.invalidArgument, "\(path) does not exist") }
+        await acquireLease()
+        defer { releaseLease() }
         let importer = ImageImporter(content: content, platform: platform)
         let found: [ImageImporter.Found]
         var committed = Set<Digest>()

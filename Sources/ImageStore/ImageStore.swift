@@ -15,6 +15,11 @@ public actor ImageStore {
     let logger: Logger
     /// Layers being unpacked, so concurrent users of one layer wait for one unpack.
     private var unpacking: [Digest: Task<Void, any Error>] = [:]
+    /// Imports and sandbox creates between resolving content and referencing it (a
+    /// tag, a sandbox row): garbage collection waits for them, and they for it.
+    private var leases = 0
+    private var collecting = false
+    private var gateWaiters: [CheckedContinuation<Void, Never>] = []
 
     public init(dataRoot: String, logger: Logger) throws {
         content = try ContentStore(root: dataRoot + "/content")
@@ -136,7 +141,7 @@ public actor ImageStore {
     /// Untags `text` (or every tag of an image named by id); then removes what no
     /// image and no sandbox in `inUse` (manifest digests) references. An image a
     /// sandbox uses is refused unless `force`, which only untags it.
-    public func remove(_ text: String, force: Bool, inUse: Set<Digest>) async throws -> [String] {
+    public func remove(_ text: String, force: Bool, inUse: @Sendable () async throws -> Set<Digest>) async throws -> [String] {
         let image = try await resolve(text)
         let ref = try? ImageReference(parsing: text)
         let byTag = ref.map { image.tags.contains($0.description) } ?? false
@@ -145,7 +150,7 @@ public actor ImageStore {
         }
         let untagging = byTag ? [ref!.description] : image.tags
         let last = untagging.count == image.tags.count
-        if last && inUse.contains(image.manifestDescriptor.digest) && !force {
+        if last && !force, try await inUse().contains(image.manifestDescriptor.digest) {
             throw WarrenError(.conflict, "image \(text) is used by a sandbox: remove the sandbox first, or use -f to untag it")
         }
         var lines: [String] = []
@@ -158,12 +163,40 @@ public actor ImageStore {
     }
 
     /// `image prune`: removes what no tagged image and no sandbox references.
-    public func prune(inUse: Set<Digest>) async throws -> [String] {
+    public func prune(inUse: @Sendable () async throws -> Set<Digest>) async throws -> [String] {
         try await collectGarbage(inUse: inUse)
     }
 
-    /// Removes blobs and layers that no tagged image and no sandbox references.
-    public func collectGarbage(inUse: Set<Digest>) async throws -> [String] {
+    // MARK: - Leases
+
+    /// Holds off garbage collection until `release`: content resolved now stays until
+    /// whatever will reference it (a tag, a sandbox row) exists.
+    public func acquireLease() async {
+        while collecting { await waitAtGate() }
+        leases += 1
+    }
+
+    public func releaseLease() {
+        leases -= 1
+        openGate()
+    }
+
+    private func waitAtGate() async { await withCheckedContinuation { gateWaiters.append($0) } }
+
+    private func openGate() {
+        let waiting = gateWaiters
+        gateWaiters = []
+        for w in waiting { w.resume() }
+    }
+
+    /// Removes blobs and layers that no tagged image and no sandbox references; waits
+    /// for imports and creates in flight, and holds new ones off while it runs.
+    /// `inUse` (manifest digests sandboxes use) is read once no create is in flight.
+    public func collectGarbage(inUse: @Sendable () async throws -> Set<Digest>) async throws -> [String] {
+        while collecting || leases > 0 { await waitAtGate() }
+        collecting = true
+        defer { collecting = false; openGate() }
+        let inUse = try await inUse()
         var keepBlobs = Set<Digest>()
         var keepLayers = Set<String>()
         var roots = try await content.taggedManifests().map(\.descriptor)

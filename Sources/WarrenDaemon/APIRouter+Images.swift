@@ -20,8 +20,8 @@ extension APIRouter {
         }
         router.post("/v1/images/prune") { _, _ in
             let store = try manager.imageStore()
-            let inUse = try await manager.imagesInUse()
-            return try HTTPBody.json(ImageChanges(lines: try await uncancellable { try await store.prune(inUse: inUse) }))
+            let lines = try await uncancellable { try await store.prune { try await manager.imagesInUse() } }
+            return try HTTPBody.json(ImageChanges(lines: lines))
         }
         router.get("/v1/images/{ref}") { _, context in
             let store = try manager.imageStore()
@@ -29,9 +29,9 @@ extension APIRouter {
         }
         router.delete("/v1/images/{ref}") { request, context in
             let store = try manager.imageStore()
-            let inUse = try await manager.imagesInUse()
             let ref = try context.imageReference()
-            let lines = try await uncancellable { try await store.remove(ref, force: request.flag("force"), inUse: inUse) }
+            let force = request.flag("force")
+            let lines = try await uncancellable { try await store.remove(ref, force: force) { try await manager.imagesInUse() } }
             return try HTTPBody.json(ImageChanges(lines: lines))
         }
         router.post("/v1/images/{ref}/export") { request, context in

@@ -56,15 +56,25 @@ public actor SandboxManager {
         try Self.validate(spec)
         let driver = try drivers.driver(named: spec.driver)
         spec.limits = spec.limits.withDefaults(driver.defaultLimits)
-        try await applyImage(to: &spec)
         let availability = await driver.availability()
         guard availability.available else {
             throw WarrenError(.unavailable, "driver \(driver.name) is not available: \(availability.detail ?? "unknown reason")")
         }
 
+        // From resolving the image until the row that references it exists, garbage
+        // collection must not take the image's content away.
+        let lease = spec.image == nil ? nil : images
+        await lease?.acquireLease()
         let id = SandboxID.generate()
-        let info = SandboxInfo(id: id, name: spec.name, driver: driver.name, state: .created, spec: spec, createdAt: Date())
-        publish(try await store.insert(info))
+        do {
+            try await applyImage(to: &spec)
+            let info = SandboxInfo(id: id, name: spec.name, driver: driver.name, state: .created, spec: spec, createdAt: Date())
+            publish(try await store.insert(info))
+        } catch {
+            await lease?.releaseLease()
+            throw error
+        }
+        await lease?.releaseLease()
         metrics.sandboxesCreated.increment()
         let log = logger.with(id)
         log.info("sandbox created", metadata: ["driver": "\(driver.name)", "name": "\(spec.name ?? "")"])

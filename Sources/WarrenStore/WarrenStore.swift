@@ -22,6 +22,10 @@ public final class WarrenStore: Sendable {
         var config = Configuration()
         config.busyMode = .timeout(5)
         config.label = "warren.db"
+        // WAL with synchronous=NORMAL: a crashed or killed daemon loses nothing committed;
+        // only a power cut may lose the last transitions. It saves an fsync per commit,
+        // and a sandbox start commits several.
+        config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
         let pool: DatabasePool
         do {
             pool = try DatabasePool(path: path, configuration: config)

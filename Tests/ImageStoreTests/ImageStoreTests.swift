@@ -63,8 +63,10 @@ struct ImageStoreTests {
         #expect(layers.count == 2 && readFileIfPresent(layers[0] + "/bin/y") == Array("2".utf8))
         #expect(store.content.allBlobs().count == 4)
 
-        await #expect(throws: WarrenError.self) { try await store.remove("example.com/team/agent:v1", force: false, inUse: [image.manifestDescriptor.digest]) }
-        let lines = try await store.remove("example.com/team/agent:v1", force: false, inUse: [])
+        await #expect(throws: WarrenError.self) { let digest = image.manifestDescriptor.digest
+            _ = try await store.remove("example.com/team/agent:v1", force: false) { [digest] }
+        }
+        let lines = try await store.remove("example.com/team/agent:v1", force: false) { [] }
         #expect(lines.first == "Untagged: example.com/team/agent:v1")
         #expect(store.content.allBlobs().isEmpty)
         #expect(try FileManager.default.contentsOfDirectory(atPath: store.layersDir).isEmpty)
@@ -120,6 +122,27 @@ struct ImageStoreTests {
         #expect(try await store.resolve("example.com/multi:arm").manifestDescriptor.digest == arm.digest)
         await #expect(throws: WarrenError.self) {
             try await store.importImage(path: layout.dir, tag: "x/y:z", platform: try Platform(parsing: "linux/s390x"))
+        }
+    }
+
+    @Test("prune racing imports never takes content an import is about to tag")
+    func pruneDuringImport() async throws {
+        let f = try LayerFixture()
+        defer { f.cleanUp() }
+        let store = try ImageStore(dataRoot: f.dir + "/data", logger: Logger(label: "test"))
+        let layout = try Layout(f.dir + "/layout")
+        let manifest = try layout.image(layers: [try f.layer([["name": "big", "data": String(repeating: "x", count: 2 << 20)]])])
+        try layout.index([Self.named(manifest, "example.com/race:1")])
+        for round in 0..<5 {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { _ = try await store.importImage(path: layout.dir, tag: nil) }
+                for _ in 0..<3 { group.addTask { _ = try await store.prune { [] } } }
+                try await group.waitForAll()
+            }
+            let image = try await store.resolve("example.com/race:1")
+            for layer in image.manifest.layers { #expect(store.content.contains(layer.digest), "round \(round)") }
+            #expect(access(store.layerPath(image.config.rootfs.diff_ids[0]) + "/big", F_OK) == 0, "round \(round)")
+            _ = try await store.remove("example.com/race:1", force: false) { [] }
         }
     }
 

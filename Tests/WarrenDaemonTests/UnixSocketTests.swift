@@ -62,6 +62,11 @@ struct UnixSocketTests {
                 try UnixSocket.prepare(socket, logger: Logger(label: "test"))
             }
             #expect(error?.code == .conflict)
+            // The probe's connection must be fully accepted before the server shuts down:
+            // a connection still being set up when NIO's server closes crashes the process
+            // (NIOAsyncWriter deinit). A request served after it proves it was.
+            let response = try await rawRequest(socket, "GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            #expect(response.hasPrefix("HTTP/1.1 200"))
         }
     }
 
