@@ -60,9 +60,12 @@ public actor ContentStore {
         try BlobIngest(directory: ingestDir + "/" + UUID().uuidString.lowercased())
     }
 
+    /// What a commit stored, and whether the blob is new (rather than already held).
+    public struct Committed: Sendable { public var descriptor: Descriptor; public var isNew: Bool }
+
     /// Makes an ingest a blob if its digest (and size, when known) are the expected ones.
     @discardableResult
-    public func commit(_ ingest: BlobIngest, expected: Digest? = nil, size: Int64? = nil) throws -> Descriptor {
+    public func commit(_ ingest: BlobIngest, expected: Digest? = nil, size: Int64? = nil) throws -> Committed {
         defer { ingest.abort() }
         let (digest, written) = try ingest.finish()
         if let size, written != size {
@@ -71,10 +74,11 @@ public actor ContentStore {
         if let expected, expected != digest {
             throw WarrenError(.invalidArgument, "blob \(expected) failed verification: its content hashes to \(digest)")
         }
-        if !contains(digest) {
+        let isNew = !contains(digest)
+        if isNew {
             try syscallRetrying("rename", path(of: digest)) { rename(ingest.dataPath, path(of: digest)) }
         }
-        return Descriptor(mediaType: "application/octet-stream", digest: digest, size: written)
+        return Committed(descriptor: Descriptor(mediaType: "application/octet-stream", digest: digest, size: written), isNew: isNew)
     }
 
     /// Stores bytes already in memory (manifests, configs).
@@ -82,7 +86,7 @@ public actor ContentStore {
     public func put(_ bytes: [UInt8], expected: Digest? = nil) throws -> Digest {
         let ingest = try beginIngest()
         try bytes.withUnsafeBytes { try ingest.write($0) }
-        return try commit(ingest, expected: expected, size: Int64(bytes.count)).digest
+        return try commit(ingest, expected: expected, size: Int64(bytes.count)).descriptor.digest
     }
 
     public func delete(_ digest: Digest) throws {
@@ -149,16 +153,10 @@ public final class BlobIngest: @unchecked Sendable {
 
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         guard fd >= 0 else { throw WarrenError(.internalError, "write to a finished ingest") }
-        var offset = 0
-        while offset < bytes.count {
-            let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-            if n < 0 {
-                if errno == EINTR { continue }
-                let e = errno
-                throw e == ENOSPC ? WarrenError(.internalError, "no space left on the device holding the content store")
-                    : SyscallError("write", errno: e, dataPath)
-            }
-            offset += n
+        do {
+            try writeAll(fd, bytes, context: dataPath)
+        } catch let e as SyscallError where e.errno == ENOSPC {
+            throw WarrenError(.internalError, "no space left on the device holding the content store")
         }
         hasher.update(bytes)
         written += Int64(bytes.count)

@@ -103,7 +103,6 @@ struct ImageImporter {
                 documents[name] = try readSmall(a, name: name)
                 continue
             }
-            let existed = Set(content.allBlobs())
             let ingest = try content.beginIngest()
             do {
                 var block: UnsafeRawPointer?
@@ -116,9 +115,9 @@ struct ImageImporter {
                     try ingest.write(UnsafeRawBufferPointer(start: block, count: size))
                 }
                 let expected = name.hasPrefix("blobs/sha256/") ? try Digest(parsing: "sha256:" + name.dropFirst(13)) : nil
-                let d = try await content.commit(ingest, expected: expected).digest
-                files[name] = d
-                if !existed.contains(d) { committed.insert(d) }
+                let stored = try await content.commit(ingest, expected: expected)
+                files[name] = stored.descriptor.digest
+                if stored.isNew { committed.insert(stored.descriptor.digest) }
             } catch {
                 ingest.abort()
                 throw error

@@ -64,11 +64,14 @@ public actor ImageStore {
     /// An image by reference (`busybox`, `registry:5000/a/b:tag`), manifest digest, or
     /// image id (config digest, or a unique prefix of at least 4 hex digits).
     public func resolve(_ text: String) async throws -> Image {
-        let all = try await images()
+        // By tag, the common case (every `run IMAGE`): index.json and one manifest only.
+        let tagged = try await content.taggedManifests()
         if let ref = try? ImageReference(parsing: text), ref.digest == nil || ref.tag != nil,
-           let image = all.first(where: { $0.tags.contains(ref.description) }) {
-            return image
+           let hit = tagged.first(where: { $0.name == ref.description }) {
+            let names = tagged.filter { $0.descriptor.digest == hit.descriptor.digest }.map(\.name).sorted()
+            return try load(hit.descriptor, tags: names)
         }
+        let all = try await images()
         if let ref = try? ImageReference(parsing: text), let digest = ref.digest,
            let image = all.first(where: { $0.manifestDescriptor.digest == digest }) {
             return image

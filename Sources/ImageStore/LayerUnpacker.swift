@@ -97,7 +97,7 @@ struct LayerUnpacker {
                 if replacesWhiteout { try markOpaque(try openDirectory(parent, name), entry: entryName, close: true) }
             }
             try applyOwner(entry, parent, name)
-            try applyXattrs(entry, parent: parent, name: name, isDirectory: true)
+            try applyXattrs(entry, directory: name, in: parent)
             return (perm, Self.mtime(entry))
         case S_IFREG:
             let fd = try syscallRetrying("openat", entryName) {
@@ -144,16 +144,10 @@ struct LayerUnpacker {
             if r < ARCHIVE_WARN {
                 throw WarrenError(.invalidArgument, "layer entry '\(entry)' is truncated: \(ArchiveStream.message(stream.tar))")
             }
-            var done = 0
-            while done < length {
-                let n = pwrite(fd, block! + done, length - done, off_t(offset) + off_t(done))
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    let e = errno
-                    throw e == ENOSPC ? WarrenError(.internalError, "no space left on the device holding the layers")
-                        : SyscallError("write", errno: e, entry)
-                }
-                done += n
+            do {
+                try writeAll(fd, UnsafeRawBufferPointer(start: block, count: length), at: off_t(offset), context: entry)
+            } catch let e as SyscallError where e.errno == ENOSPC {
+                throw WarrenError(.internalError, "no space left on the device holding the layers")
             }
         }
         try syscallRetrying("ftruncate", entry) { ftruncate(fd, off_t(size)) }  // sparse tails
@@ -218,8 +212,6 @@ struct LayerUnpacker {
             try syscallRetrying("unlinkat", name) { unlinkat(parent, name, 0) }
             return
         }
-        let dir = try openDirectory(parent, name)
-        defer { close(dir) }
         try removeTree("/proc/self/fd/\(parent)/\(name)")
         paths.invalidate()
     }
@@ -233,7 +225,7 @@ struct LayerUnpacker {
         try syscallRetrying("fchownat", name) { fchownat(parent, name, uid, gid, AT_SYMLINK_NOFOLLOW) }
     }
 
-    private mutating func applyXattrs(_ entry: OpaquePointer, parent: Int32, name: String, isDirectory: Bool) throws {
+    private mutating func applyXattrs(_ entry: OpaquePointer, directory name: String, in parent: Int32) throws {
         guard archive_entry_xattr_count(entry) > 0 else { return }
         let fd = try syscallRetrying("openat", name) { openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
         defer { close(fd) }

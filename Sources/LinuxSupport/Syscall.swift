@@ -33,15 +33,22 @@ public func syscallRetrying<T: FixedWidthInteger>(_ name: String, _ context: Str
     }
 }
 
+/// Writes all of `bytes` to `fd`: at its file offset, or with `pwrite` at `offset`.
+public func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: off_t? = nil, context: String = "") throws {
+    var done = 0
+    while done < bytes.count {
+        let p = bytes.baseAddress! + done
+        let n = try syscallRetrying(offset == nil ? "write" : "pwrite", context) {
+            if let offset { return pwrite(fd, p, bytes.count - done, offset + off_t(done)) }
+            return Glibc.write(fd, p, bytes.count - done)
+        }
+        done += n
+    }
+}
+
 /// Writes all of `bytes` to `fd`.
 public func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws {
-    var off = 0
-    while off < bytes.count {
-        let n = try bytes.withUnsafeBytes { buf in
-            try syscallRetrying("write") { Glibc.write(fd, buf.baseAddress! + off, buf.count - off) }
-        }
-        off += n
-    }
+    try bytes.withUnsafeBytes { try writeAll(fd, $0) }
 }
 
 public func writeAll(_ fd: Int32, _ text: String) throws { try writeAll(fd, Array(text.utf8)) }

@@ -28,10 +28,4 @@ enum RootlessNamespace {
         try syscallRetrying("setresgid") { warren_setresgid(0, 0, 0) }
         try syscallRetrying("setresuid") { warren_setresuid(0, 0, 0) }
     }
-
-    /// Whether this process may change its supplementary groups (not after `enter`).
-    static var setgroupsAllowed: Bool {
-        guard let text = readFileIfPresent("/proc/self/setgroups") else { return true }
-        return !String(decoding: text, as: UTF8.self).hasPrefix("deny")
-    }
 }

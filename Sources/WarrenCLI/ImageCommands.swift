@@ -13,7 +13,12 @@ struct ImagesCommand: AsyncParsableCommand {
     @Flag(help: "Print JSON.") var json = false
 
     func run() async throws {
-        let images = try await client.client().listImages()
+        try await Self.list(try client.client(), digests: digests, quiet: quiet, json: json)
+    }
+
+    /// Shared with `image ls`.
+    static func list(_ warren: WarrenClient, digests: Bool, quiet: Bool, json: Bool) async throws {
+        let images = try await warren.listImages()
         if json { return try Output.json(images) }
         if quiet { return Set(images.map { Self.shortID($0.id) }).sorted().forEach(Output.line) }
         var rows: [[String]] = []
@@ -53,8 +58,10 @@ struct RmiCommand: AsyncParsableCommand {
     @Flag(name: .shortAndLong, help: "Untag an image even when a sandbox uses it or it has several tags.") var force = false
     @Argument(help: "Image references or ids.") var images: [String]
 
-    func run() async throws {
-        let warren = try client.client()
+    func run() async throws { try await Self.remove(images, force: force, with: try client.client()) }
+
+    /// Shared with `image rm`.
+    static func remove(_ images: [String], force: Bool, with warren: WarrenClient) async throws {
         try await eachReference(images, echo: false) { ref in
             for line in try await warren.removeImage(ref, force: force).lines { Output.line(line) }
         }
@@ -117,23 +124,17 @@ struct ImageCommand: AsyncParsableCommand {
         @OptionGroup var client: ClientOptions
         @Flag(name: .shortAndLong) var force = false
         @Argument var images: [String]
-        func run() async throws {
-            let warren = try client.client()
-            try await eachReference(images, echo: false) { ref in
-                for line in try await warren.removeImage(ref, force: force).lines { Output.line(line) }
-            }
-        }
+        func run() async throws { try await RmiCommand.remove(images, force: force, with: try client.client()) }
     }
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "ls", abstract: "List images (as images).")
         @OptionGroup var client: ClientOptions
+        @Flag(help: "Show manifest digests.") var digests = false
+        @Flag(name: .shortAndLong, help: "Only print image ids.") var quiet = false
         @Flag(help: "Print JSON.") var json = false
         func run() async throws {
-            var images = ImagesCommand()
-            images.client = client
-            images.json = json
-            try await images.run()
+            try await ImagesCommand.list(try client.client(), digests: digests, quiet: quiet, json: json)
         }
     }
 }

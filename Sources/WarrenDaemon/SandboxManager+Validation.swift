@@ -6,8 +6,9 @@ import WarrenCore
 extension SandboxManager {
     /// Checks a spec before anything is persisted; throws `invalidArgument` with the first problem.
     public static func validate(_ spec: SandboxSpec) throws {
-        // An image may bring its own command; a bare rootfs cannot.
-        if spec.image == nil || !spec.command.isEmpty, spec.command.first?.isEmpty ?? true {
+        // An image may bring its own command; a bare rootfs cannot, and a given one must name a program.
+        let commandRequired = spec.image == nil || !spec.command.isEmpty
+        if commandRequired && (spec.command.first?.isEmpty ?? true) {
             throw WarrenError(.invalidArgument, "a sandbox needs a command")
         }
         if let name = spec.name { try SandboxID.validateName(name) }

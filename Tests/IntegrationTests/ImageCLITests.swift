@@ -37,6 +37,11 @@ struct ImageCLITests {
         let list = try WarrenJSON.decoder().decode([ImageSummary].self, from: Data(try d.cli(["images", "--json"]).stdout.utf8))
         #expect(list.count == 1 && list[0].tags == ["docker.io/library/agent:1"])
         #expect(try d.cli(["images"]).stdout.contains("agent        1"))
+        let aliased = try d.cli(["image", "ls", "--digests"])
+        #expect(aliased.status == 0 && aliased.stdout.contains(list[0].digest), "image ls is images: \(aliased.stderr)")
+        #expect(try d.cli(["image", "import", "--tag", "agent:extra", layout]).status == 0)
+        #expect(try d.cli(["image", "rm", "agent:extra"]).stdout == "Untagged: docker.io/library/agent:extra\n",
+                "image rm is rmi: one of two tags goes, the content stays")
 
         let run = try d.cli(["run", "--rm", "agent:1"])
         #expect(run.status == 0, "\(run.stderr)")
