@@ -56,6 +56,10 @@ let package = Package(
         ], path: "Sources/NativeSandbox", swiftSettings: strict),
         .target(name: "ImageStore", dependencies: [
             "WarrenCore", "LinuxSupport", "CLinux", "CArchive",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
@@ -77,7 +81,7 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ], swiftSettings: strict),
         .target(name: "WarrenCLI", dependencies: [
-            "WarrenCore", "WarrenClient", "WarrenDaemon", "CLinux",
+            "WarrenCore", "WarrenClient", "WarrenDaemon", "ImageStore", "CLinux",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),

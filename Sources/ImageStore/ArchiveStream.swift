@@ -4,6 +4,12 @@ import Glibc
 import CArchive
 import WarrenCore
 
+/// Where a layer's bytes come from: a committed blob, or one still downloading.
+enum ArchiveSource {
+    case file(String)
+    case feed(BlobFeed)
+}
+
 /// A layer blob read as a tar stream through libarchive, with the digest of the
 /// uncompressed bytes (the layer's diff id) computed on the way.
 ///
@@ -18,8 +24,12 @@ final class ArchiveStream {
     private var hasher = Hasher256()
     private(set) var uncompressedBytes: Int64 = 0
     private var failure: String?
+    /// A download being read: its compressed bytes pass through `feedBuffer`.
+    private var feed: BlobFeed?
+    private var feedBuffer: UnsafeMutableRawPointer?
+    private var feedOffset: Int64 = 0
 
-    init(path: String) throws {
+    init(_ source: ArchiveSource) throws {
         guard let raw = archive_read_new(), let tar = archive_read_new() else {
             throw WarrenError(.internalError, "libarchive could not allocate a reader")
         }
@@ -29,21 +39,36 @@ final class ArchiveStream {
         archive_read_support_filter_all(raw)
         archive_read_support_format_raw(raw)
         archive_read_support_format_tar(tar)
-        guard archive_read_open_filename(raw, path, 1 << 20) == ARCHIVE_OK else {
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        let path: String
+        let opened: Int32
+        switch source {
+        case .file(let p):
+            path = p
+            opened = archive_read_open_filename(raw, p, 1 << 20)
+        case .feed(let f):
+            path = f.path
+            feed = f
+            feedBuffer = UnsafeMutableRawPointer.allocate(byteCount: bufferSize, alignment: 16)
+            opened = archive_read_open(raw, me, nil, { _, context, out in
+                let stream = Unmanaged<ArchiveStream>.fromOpaque(context!).takeUnretainedValue()
+                return stream.pullFeed(out)
+            }, nil)
+        }
+        guard opened == ARCHIVE_OK else {
             throw WarrenError(.invalidArgument, "cannot read layer \(path): \(Self.message(raw))")
         }
         var entry: OpaquePointer?
         guard archive_read_next_header(raw, &entry) == ARCHIVE_OK else {
             throw WarrenError(.invalidArgument, "cannot decompress layer \(path): \(Self.message(raw))")
         }
-        let me = Unmanaged.passUnretained(self).toOpaque()
-        let opened = archive_read_open(tar, me, nil, { _, context, out in
+        let tarOpened = archive_read_open(tar, me, nil, { _, context, out in
             let stream = Unmanaged<ArchiveStream>.fromOpaque(context!).takeUnretainedValue()
             let n = stream.pull()
             out?.pointee = stream.chunk
             return n
         }, nil)
-        guard opened == ARCHIVE_OK else {
+        guard tarOpened == ARCHIVE_OK else {
             throw WarrenError(.invalidArgument, "layer \(path) is not a tar archive: \(Self.message(tar))")
         }
     }
@@ -52,6 +77,22 @@ final class ArchiveStream {
         archive_read_free(tar)
         archive_read_free(raw)
         buffer.deallocate()
+        feedBuffer?.deallocate()
+    }
+
+    /// The raw reader's callback for a download: the next compressed bytes, or -1 with
+    /// the download's error.
+    private func pullFeed(_ out: UnsafeMutablePointer<UnsafeRawPointer?>?) -> Int {
+        guard let feed, let feedBuffer else { return -1 }
+        do {
+            let n = try feed.read(into: feedBuffer, count: bufferSize, at: feedOffset)
+            feedOffset += Int64(n)
+            out?.pointee = UnsafeRawPointer(feedBuffer)
+            return n
+        } catch {
+            failure = "download failed: \(error)"
+            return -1
+        }
     }
 
     /// Next entry, or nil at the end of the archive.
@@ -77,7 +118,7 @@ final class ArchiveStream {
     func pull() -> Int {
         let n = archive_read_data(raw, buffer, bufferSize)
         if n < 0 {
-            failure = Self.message(raw)
+            failure = failure ?? Self.message(raw)
             return -1
         }
         hasher.update(UnsafeRawBufferPointer(start: buffer, count: n))

@@ -15,6 +15,10 @@ public actor ImageStore {
     let logger: Logger
     /// Layers being unpacked, so concurrent users of one layer wait for one unpack.
     private var unpacking: [Digest: Task<Void, any Error>] = [:]
+    /// Blobs downloading, so concurrent pulls of one blob share one download.
+    var downloads: [Digest: BlobDownload] = [:]
+    /// Downloads in flight across all pulls.
+    let downloadSlots = AsyncSemaphore(3)
     /// Imports and sandbox creates between resolving content and referencing it (a
     /// tag, a sandbox row): garbage collection waits for them, and they for it.
     private var leases = 0
@@ -112,26 +116,37 @@ public actor ImageStore {
         return below.reversed()
     }
 
-    private func unpackLayer(blob: Digest, diffID: Digest, lowers: [String]) async throws {
+    /// Unpacks one layer into `layers/<diffID>` unless it is there; `feed`, when the
+    /// blob is still downloading, is read as it arrives, and the layer is kept only
+    /// once the download is verified too.
+    func unpackLayer(blob: Digest, diffID: Digest, lowers: [String], feed: BlobFeed? = nil) async throws {
         if access(layerPath(diffID), F_OK) == 0 { return }
         if let running = unpacking[diffID] { return try await running.value }
         let target = layerPath(diffID)
-        let blobPath = content.path(of: blob)
+        let source: ArchiveSource = feed.map { .feed($0) } ?? .file(content.path(of: blob))
         let tmp = layersDir + "/.tmp-" + UUID().uuidString.lowercased()
         let log = logger
-        let task = Task.detached {
-            try makeDirectories(tmp, mode: 0o755)
-            do {
-                var unpacker = LayerUnpacker()
-                let result = try unpacker.unpack(blob: blobPath, into: tmp, lowers: lowers)
-                guard result.diffID == diffID else {
-                    throw WarrenError(.invalidArgument, "layer \(blob) unpacks to \(result.diffID), but the image config says \(diffID)")
+        let task = Task {
+            try await onOwnThread("warren-unpack") {
+                try makeDirectories(tmp, mode: 0o755)
+                do {
+                    var unpacker = LayerUnpacker()
+                    let result: LayerUnpacker.Result
+                    do { result = try unpacker.unpack(source, into: tmp, lowers: lowers) } catch {
+                        // A failed download explains a failed unpack better than libarchive does.
+                        try feed?.waitForEnd()
+                        throw error
+                    }
+                    try feed?.waitForEnd()
+                    guard result.diffID == diffID else {
+                        throw WarrenError(.invalidArgument, "layer \(blob) unpacks to \(result.diffID), but the image config says \(diffID)")
+                    }
+                    for note in result.notes { log.notice("\(note)", metadata: ["layer": "\(diffID)"]) }
+                    try syscallRetrying("rename", target) { rename(tmp, target) }
+                } catch {
+                    try? removeTree(tmp)
+                    throw error
                 }
-                for note in result.notes { log.notice("\(note)", metadata: ["layer": "\(diffID)"]) }
-                try syscallRetrying("rename", target) { rename(tmp, target) }
-            } catch {
-                try? removeTree(tmp)
-                throw error
             }
         }
         unpacking[diffID] = task

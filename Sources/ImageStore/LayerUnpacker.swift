@@ -28,6 +28,11 @@ struct LayerUnpacker {
     /// Unpacks `blob` into `target` (which must exist and be empty); `lowers` are the
     /// unpacked layers below it, topmost first.
     mutating func unpack(blob: String, into target: String, lowers: [String]) throws -> Result {
+        try unpack(.file(blob), into: target, lowers: lowers)
+    }
+
+    /// Unpacks a blob, committed or still downloading.
+    mutating func unpack(_ source: ArchiveSource, into target: String, lowers: [String]) throws -> Result {
         let rootFD = try syscallRetrying("open", target) { open(target, WARREN_O_PATH | O_DIRECTORY | O_CLOEXEC) }
         var lowerFDs: [Int32] = []
         defer {
@@ -39,7 +44,7 @@ struct LayerUnpacker {
         }
         var paths = LayerPaths(rootFD: rootFD, lowerFDs: lowerFDs)
         defer { paths.invalidate() }
-        let stream = try ArchiveStream(path: blob)
+        let stream = try ArchiveStream(source)
         var directories: [PendingDirectory] = []
         while let entry = try stream.nextEntry() {
             let name = archive_entry_pathname(entry).map { String(cString: $0) } ?? ""

@@ -32,6 +32,15 @@ struct DaemonCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
+    @Option(name: .customLong("config"), help: "Daemon config file (JSON; default: /etc/warren/daemon.json as root, else $XDG_CONFIG_HOME/warren/daemon.json).")
+    var configFile: String?
+
+    @Option(name: .customLong("insecure-registry"), help: "Registry HOST:PORT to pull from in plain HTTP (repeatable).")
+    var insecureRegistries: [String] = []
+
+    @Option(name: .customLong("registry-config"), help: "Docker config.json with registry logins (default: $DOCKER_CONFIG/config.json, else ~/.docker/config.json).")
+    var registryConfig: String?
+
     func run() async throws {
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw CLIFailure("unknown log level '\(logLevel)'", code: 64)
@@ -39,10 +48,14 @@ struct DaemonCommand: AsyncParsableCommand {
         guard let mode = RootfsMode(rawValue: rootfsMode) else {
             throw CLIFailure("unknown rootfs mode '\(rootfsMode)' (auto, overlay or copy)", code: 64)
         }
+        let file = try DaemonConfigFile.load(configFile ?? DaemonConfiguration.defaultConfigFilePath(), required: configFile != nil)
+        let insecure = (file.insecureRegistries ?? []) + insecureRegistries
+        try DaemonConfigFile.validateRegistries(insecure)
         let configuration = DaemonConfiguration(
-            socketPath: socket, dataRoot: dataRoot,
+            socketPath: socket ?? file.socket, dataRoot: dataRoot ?? file.dataRoot,
             listen: try listen.map(DaemonConfiguration.HostPort.init(parsing:)),
-            tokenFile: tokenFile, defaultDriver: defaultDriver, helperPath: helper, rootfsMode: mode)
+            tokenFile: tokenFile, defaultDriver: defaultDriver, helperPath: helper, rootfsMode: mode,
+            insecureRegistries: insecure, registryConfigPath: registryConfig ?? file.registryConfig)
 
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)

@@ -27,3 +27,12 @@ extension WarrenClient {
         try await call(.POST, "/v1/images/prune")
     }
 }
+
+extension WarrenClient {
+    /// Pulls an image; the stream reports progress and ends after `done`. Errors before
+    /// the pull starts (no such image, no access) are thrown here.
+    public func pullImage(_ request: ImagePullRequest) async throws -> AsyncThrowingStream<PullProgress, any Error> {
+        let response = try await send(.POST, "/v1/images/pull", body: try WarrenJSON.encoder().encode(request), stream: true)
+        return NDJSONLines.decode(PullProgress.self, from: response.body)
+    }
+}

@@ -60,3 +60,48 @@ public struct ImageChanges: Codable, Sendable {
     public var lines: [String]
     public init(tags: [String] = [], lines: [String] = []) { self.tags = tags; self.lines = lines }
 }
+
+/// `POST /v1/images/pull`. Registry credentials come from the daemon's docker
+/// `config.json`, or from `auth` (the caller's, for this pull only).
+public struct ImagePullRequest: Codable, Sendable {
+    public var reference: String
+    public var platform: String?
+    public var auth: PullCredential?
+    public init(reference: String, platform: String? = nil, auth: PullCredential? = nil) {
+        self.reference = reference; self.platform = platform; self.auth = auth
+    }
+}
+
+public struct PullCredential: Codable, Sendable {
+    public var username: String
+    public var password: String
+    public init(username: String, password: String) { self.username = username; self.password = password }
+}
+
+/// One line of a pull's NDJSON progress stream.
+///
+/// `resolved` names the manifest and lists the layers; then each layer moves through
+/// `waiting` → `downloading` (with `current`/`total` bytes) → `extracting` →
+/// `complete`, or is `exists` at once; the stream ends with `done`, or with an
+/// `{"error": {code, message}}` line.
+public struct PullProgress: Codable, Sendable, Equatable {
+    public enum Status: String, Codable, Sendable {
+        case resolved, waiting, downloading, extracting, complete, exists, done
+    }
+    public var status: Status
+    /// The layer's blob digest, on layer events.
+    public var layer: String?
+    public var current: Int64?
+    public var total: Int64?
+    /// `resolved` and `done`: the reference as stored, the manifest digest, the image id.
+    public var reference: String?
+    public var digest: String?
+    public var id: String?
+    public var layers: [String]?
+
+    public init(status: Status, layer: String? = nil, current: Int64? = nil, total: Int64? = nil, reference: String? = nil,
+                digest: String? = nil, id: String? = nil, layers: [String]? = nil) {
+        self.status = status; self.layer = layer; self.current = current; self.total = total
+        self.reference = reference; self.digest = digest; self.id = id; self.layers = layers
+    }
+}

@@ -18,6 +18,32 @@ extension APIRouter {
             let tags = try await uncancellable { try await store.importImage(path: body.path, tag: body.tag, platform: platform) }
             return try HTTPBody.json(ImageChanges(tags: tags, lines: tags.map { "Loaded image: \($0)" }))
         }
+        router.post("/v1/images/pull") { request, context in
+            let body = try await request.decodeJSON(ImagePullRequest.self, context: context)!
+            let store = try manager.imageStore()
+            guard let base = deps.registry else { throw WarrenError(.unavailable, "this daemon does not pull images") }
+            let platform = try body.platform.map(Platform.init(parsing:)) ?? .host
+            let ref = try ImageReference(parsing: body.reference)
+            // Logins as they are now; the caller's own, when sent, for its registry.
+            var credentials = try deps.registryConfigPath.map(RegistryCredentialStore.dockerConfig(at:)) ?? .init()
+            if let auth = body.auth {
+                credentials.entries[ref.registry] = RegistryCredential(username: auth.username, password: auth.password)
+            }
+            let registry = base.with(credentials)
+            // Resolving fails with a status of its own (404, 401, ...); then progress streams.
+            let plan = try await store.resolvePull(body.reference, platform: platform, registry: registry)
+            let (stream, progress) = AsyncThrowingStream.makeStream(of: PullProgress.self)
+            // The pull finishes even if the client goes away, so it leaves a usable image.
+            Task {
+                do {
+                    _ = try await store.pull(plan, registry: registry) { progress.yield($0) }
+                    progress.finish()
+                } catch {
+                    progress.finish(throwing: error)
+                }
+            }
+            return HTTPBody.ndjson(stream)
+        }
         router.post("/v1/images/prune") { _, _ in
             let store = try manager.imageStore()
             let lines = try await uncancellable { try await store.prune { try await manager.imagesInUse() } }

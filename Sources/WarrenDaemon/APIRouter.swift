@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import ImageStore
 import WarrenCore
 
 /// Builds the daemon's HTTP API over a `SandboxManager`.
@@ -14,9 +15,15 @@ public enum APIRouter {
         public var dataRoot: String
         /// When set, every request must carry `Authorization: Bearer <token>`.
         public var bearerToken: String?
+        /// Pulls go through it; nil answers pulls with 503.
+        public var registry: RegistryClient?
+        /// The docker `config.json` read for registry logins at each pull.
+        public var registryConfigPath: String?
 
-        public init(manager: SandboxManager, metrics: DaemonMetrics, dataRoot: String, bearerToken: String? = nil) {
+        public init(manager: SandboxManager, metrics: DaemonMetrics, dataRoot: String, bearerToken: String? = nil,
+                    registry: RegistryClient? = nil, registryConfigPath: String? = nil) {
             self.manager = manager; self.metrics = metrics; self.dataRoot = dataRoot; self.bearerToken = bearerToken
+            self.registry = registry; self.registryConfigPath = registryConfigPath
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import ImageStore
 import WarrenCore
 
 /// Everything `warren daemon` can be told on its command line.
@@ -17,10 +18,14 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var helperPath: String
     /// How the native driver assembles root filesystems.
     public var rootfsMode: RootfsMode
+    /// Registries (`HOST:PORT`) spoken to in plain HTTP; all others are HTTPS only.
+    public var insecureRegistries: [String]
+    /// The docker `config.json` whose `auths` log the daemon in to registries.
+    public var registryConfigPath: String
 
     public init(socketPath: String? = nil, dataRoot: String? = nil, listen: HostPort? = nil,
                 tokenFile: String? = nil, defaultDriver: String = "native", helperPath: String? = nil,
-                rootfsMode: RootfsMode = .auto) {
+                rootfsMode: RootfsMode = .auto, insecureRegistries: [String] = [], registryConfigPath: String? = nil) {
         self.socketPath = socketPath ?? Self.defaultSocketPath()
         self.dataRoot = dataRoot ?? Self.defaultDataRoot()
         self.listen = listen
@@ -28,6 +33,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
         self.defaultDriver = defaultDriver
         self.helperPath = helperPath ?? Self.defaultHelperPath()
         self.rootfsMode = rootfsMode
+        self.insecureRegistries = insecureRegistries
+        self.registryConfigPath = registryConfigPath ?? RegistryCredentialStore.defaultDockerConfigPath
     }
 
     /// A TCP address `host:port` (`[::1]:2375` for IPv6).
@@ -89,6 +96,14 @@ public struct DaemonConfiguration: Sendable, Equatable {
         if let dir = environment["XDG_DATA_HOME"], !dir.isEmpty { return dir + "/warren" }
         let home = environment["HOME"] ?? NSHomeDirectory()
         return home + "/.local/share/warren"
+    }
+
+    /// `/etc/warren/daemon.json` for root, else `$XDG_CONFIG_HOME/warren/daemon.json`.
+    public static func defaultConfigFilePath(environment: [String: String] = ProcessInfo.processInfo.environment,
+                                             root: Bool = isRoot) -> String {
+        if root { return "/etc/warren/daemon.json" }
+        if let dir = environment["XDG_CONFIG_HOME"], !dir.isEmpty { return dir + "/warren/daemon.json" }
+        return (environment["HOME"] ?? NSHomeDirectory()) + "/.config/warren/daemon.json"
     }
 
     /// The `warren-sandbox` binary next to the running executable.

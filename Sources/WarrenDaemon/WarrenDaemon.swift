@@ -40,12 +40,14 @@ public struct WarrenDaemon: Sendable {
         let images = try ImageStore(dataRoot: config.dataRoot, logger: logger)
         let manager = SandboxManager(store: store, drivers: drivers, metrics: metrics, images: images, logger: logger)
         await manager.reconcile()
+        let registry = RegistryClient(options: RegistryOptions(insecureRegistries: Set(config.insecureRegistries)), logger: logger)
+        defer { Task { await registry.shutdown() } }
 
         var services: [any Service] = []
         try UnixSocket.prepare(config.socketPath, logger: logger)
-        services.append(unixApplication(manager: manager, onReady: onReady))
+        services.append(unixApplication(manager: manager, registry: registry, onReady: onReady))
         if let listen = config.listen {
-            services.append(tcpApplication(manager: manager, listen: listen, token: token))
+            services.append(tcpApplication(manager: manager, registry: registry, listen: listen, token: token))
         }
         // Last in the list, so shut down first: it ends open streams, letting the servers drain.
         services.append(ManagerService(manager: manager))
@@ -63,8 +65,10 @@ public struct WarrenDaemon: Sendable {
 
     // MARK: - Listeners
 
-    private func unixApplication(manager: SandboxManager, onReady: @escaping @Sendable () async -> Void) -> some Service {
-        let deps = APIRouter.Dependencies(manager: manager, metrics: metrics, dataRoot: configuration.dataRoot)
+    private func unixApplication(manager: SandboxManager, registry: RegistryClient,
+                                 onReady: @escaping @Sendable () async -> Void) -> some Service {
+        let deps = APIRouter.Dependencies(manager: manager, metrics: metrics, dataRoot: configuration.dataRoot,
+                                          registry: registry, registryConfigPath: configuration.registryConfigPath)
         let path = configuration.socketPath
         let logger = self.logger
         let allowed = allowedPeerUIDs ?? [getuid(), geteuid(), 0]
@@ -98,9 +102,10 @@ public struct WarrenDaemon: Sendable {
         return token
     }
 
-    private func tcpApplication(manager: SandboxManager, listen: DaemonConfiguration.HostPort, token: String?) -> some Service {
+    private func tcpApplication(manager: SandboxManager, registry: RegistryClient, listen: DaemonConfiguration.HostPort,
+                                token: String?) -> some Service {
         let deps = APIRouter.Dependencies(manager: manager, metrics: metrics, dataRoot: configuration.dataRoot,
-                                          bearerToken: token)
+                                          bearerToken: token, registry: registry, registryConfigPath: configuration.registryConfigPath)
         let logger = self.logger
         return Application(
             router: APIRouter.build(deps),

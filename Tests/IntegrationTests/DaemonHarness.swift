@@ -9,13 +9,18 @@ final class DaemonHarness: @unchecked Sendable {
     let dataRoot: String
     /// When set, the daemon runs as this uid and gid, without supplementary groups: rootless.
     let user: UInt32?
+    /// More `warren daemon` flags (`--insecure-registry ...`).
+    let daemonArguments: [String]
+    /// More environment for CLI runs (`DOCKER_CONFIG`).
+    var cliEnvironment: [String: String] = [:]
     private(set) var process: Process?
 
-    init(user: UInt32? = nil) throws {
+    init(user: UInt32? = nil, daemonArguments: [String] = []) throws {
         dir = "/tmp/warren-it-\(UUID().uuidString.prefix(8))"
         socket = dir + "/run/warren.sock"
         dataRoot = dir + "/data"
         self.user = user
+        self.daemonArguments = daemonArguments
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o755])
         if let user { chown(dir, user, user) }
@@ -24,7 +29,12 @@ final class DaemonHarness: @unchecked Sendable {
 
     func start() throws {
         let p = Process()
-        let daemon = ["daemon", "--socket", socket, "--data-root", dataRoot, "--helper", BuiltProducts.helper]
+        let daemon = ["daemon", "--socket", socket, "--data-root", dataRoot, "--helper", BuiltProducts.helper,
+                      "--config", dir + "/daemon.json", "--registry-config", registryLogins] + daemonArguments
+        if !FileManager.default.fileExists(atPath: dir + "/daemon.json") {
+            // An empty config of its own: the host's /etc/warren/daemon.json is not the test's.
+            _ = FileManager.default.createFile(atPath: dir + "/daemon.json", contents: Data("{}".utf8))
+        }
         if let user {
             p.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
             p.arguments = ["--reuid=\(user)", "--regid=\(user)", "--clear-groups", "--", BuiltProducts.cli] + daemon
@@ -68,12 +78,7 @@ final class DaemonHarness: @unchecked Sendable {
 
     @discardableResult
     func cli(_ args: [String], stdin: String? = nil) throws -> Result {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: BuiltProducts.cli)
-        p.arguments = args
-        var env = ProcessInfo.processInfo.environment
-        env["WARREN_HOST"] = "unix://" + socket
-        p.environment = env
+        let p = cliProcess(args)
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
@@ -92,6 +97,22 @@ final class DaemonHarness: @unchecked Sendable {
         let e = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    /// The docker config.json the daemon reads registry logins from (none at first).
+    var registryLogins: String { dir + "/registry-logins.json" }
+
+    /// A CLI process set up for this daemon, not yet started.
+    func cliProcess(_ args: [String]) -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: BuiltProducts.cli)
+        p.arguments = args
+        var env = ProcessInfo.processInfo.environment
+        env["WARREN_HOST"] = "unix://" + socket
+        env["DOCKER_CONFIG"] = dir + "/cli-docker-config"
+        env.merge(cliEnvironment) { $1 }
+        p.environment = env
+        return p
     }
 
     func cleanUp() {

@@ -9,13 +9,14 @@ import WarrenTestSupport
 @Suite("Images end to end", .serialized)
 struct ImageCLITests {
     /// An OCI layout umoci builds from the test rootfs, with a config a sandbox must honour.
-    static func umociLayout(in dir: String) throws -> String {
-        let layout = dir + "/layout"
-        let bundle = dir + "/bundle"
+    static func umociLayout(in dir: String, name: String = "layout", files: [String: String] = [:]) throws -> String {
+        let layout = dir + "/" + name
+        let bundle = dir + "/bundle-" + name
         _ = try TestRootfs.run("/usr/bin/umoci", ["init", "--layout", layout])
         _ = try TestRootfs.run("/usr/bin/umoci", ["new", "--image", layout + ":latest"])
         _ = try TestRootfs.run("/usr/bin/umoci", ["unpack", "--image", layout + ":latest", bundle])
         _ = try TestRootfs.run("/bin/cp", ["-a", try TestRootfs.path() + "/.", bundle + "/rootfs/"])
+        for (path, text) in files { try text.write(toFile: bundle + "/rootfs/" + path, atomically: true, encoding: .utf8) }
         _ = try TestRootfs.run("/usr/bin/umoci", ["repack", "--image", layout + ":latest", bundle])
         _ = try TestRootfs.run("/usr/bin/umoci", [
             "config", "--image", layout + ":latest", "--config.entrypoint", "/bin/sh", "--config.cmd", "-c",

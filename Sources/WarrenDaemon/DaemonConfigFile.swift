@@ -1,0 +1,47 @@
+import Foundation
+import WarrenCore
+
+/// The daemon's configuration file (`/etc/warren/daemon.json` for root): JSON with the
+/// settings a command line would give, named as the flags are. Flags win over the file;
+/// lists from both are joined.
+///
+/// ```json
+/// {"insecure-registries": ["127.0.0.1:5000"], "registry-config": "/root/.docker/config.json"}
+/// ```
+public struct DaemonConfigFile: Decodable, Sendable, Equatable {
+    public var insecureRegistries: [String]?
+    public var registryConfig: String?
+    public var dataRoot: String?
+    public var socket: String?
+
+    enum CodingKeys: String, CodingKey {
+        case insecureRegistries = "insecure-registries"
+        case registryConfig = "registry-config"
+        case dataRoot = "data-root"
+        case socket
+    }
+
+    public init(insecureRegistries: [String]? = nil, registryConfig: String? = nil, dataRoot: String? = nil, socket: String? = nil) {
+        self.insecureRegistries = insecureRegistries; self.registryConfig = registryConfig
+        self.dataRoot = dataRoot; self.socket = socket
+    }
+
+    /// Reads `path`; a missing file is an empty configuration unless `required`.
+    public static func load(_ path: String, required: Bool) throws -> DaemonConfigFile {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            if required { throw WarrenError(.invalidArgument, "daemon config file \(path) cannot be read") }
+            return DaemonConfigFile()
+        }
+        let decoder = JSONDecoder()
+        do { return try decoder.decode(DaemonConfigFile.self, from: data) } catch {
+            throw WarrenError(.invalidArgument, "daemon config file \(path) is not valid: \(error)")
+        }
+    }
+
+    /// Checks every insecure registry is `HOST[:PORT]` with nothing else around it.
+    public static func validateRegistries(_ names: [String]) throws {
+        for name in names where name.isEmpty || name.contains("/") || name.contains(" ") || name.hasPrefix("http") {
+            throw WarrenError(.invalidArgument, "insecure registry '\(name)' must be HOST[:PORT], without a scheme or path")
+        }
+    }
+}
