@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
@@ -60,6 +61,7 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
@@ -90,6 +92,8 @@ let package = Package(
         .executableTarget(name: "warren", dependencies: ["WarrenCLI"], swiftSettings: strict),
         .executableTarget(name: "warren-sandbox", dependencies: ["NativeSandbox"], swiftSettings: strict),
         .executableTarget(name: "warren-bench-start", path: "Benchmarks/StartLatency", swiftSettings: strict),
+        .executableTarget(name: "warren-bench-pull", path: "Benchmarks/PullThroughput", exclude: ["make-image.py"],
+                          swiftSettings: strict),
 
         // MARK: - Tests
         .target(name: "WarrenTestSupport", dependencies: ["WarrenCore", "LinuxSupport", "CLinux"], path: "Tests/WarrenTestSupport"),

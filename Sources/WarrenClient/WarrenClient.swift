@@ -32,7 +32,11 @@ public struct WarrenClient: Sendable {
     }
 
     /// One client for the whole process, on NIO's singleton event loop group; never shut down.
-    static let sharedHTTPClient = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton)
+    /// A daemon that is not there is said at once: the pool would retry a refused
+    /// connect until the connect timeout (10 s by default).
+    static let sharedHTTPClient = HTTPClient(
+        eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
+        configuration: .init(timeout: .init(connect: .seconds(2))))
 
     // MARK: - System
 

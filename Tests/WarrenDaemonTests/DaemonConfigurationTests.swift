@@ -16,6 +16,24 @@ struct DaemonConfigurationTests {
         #expect(DaemonConfiguration.defaultHelperPath().hasSuffix("/warren-sandbox"))
     }
 
+    @Test("daemon.json: registry settings read, a missing default file is empty, a named one must exist, bad registries refused")
+    func configFile() throws {
+        let path = NSTemporaryDirectory() + "/warren-daemon-\(UUID().uuidString).json"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try #"{"insecure-registries": ["127.0.0.1:5000"], "registry-config": "/etc/warren/logins.json"}"#
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let file = try DaemonConfigFile.load(path, required: true)
+        #expect(file.insecureRegistries == ["127.0.0.1:5000"] && file.registryConfig == "/etc/warren/logins.json")
+        #expect(try DaemonConfigFile.load(path + ".none", required: false) == DaemonConfigFile())
+        #expect(throws: WarrenError.self) { try DaemonConfigFile.load(path + ".none", required: true) }
+        try #"{"insecure-registries": "127.0.0.1:5000"}"#.write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(throws: WarrenError.self) { try DaemonConfigFile.load(path, required: true) }
+        #expect(throws: WarrenError.self) { try DaemonConfigFile.validateRegistries(["http://127.0.0.1:5000"]) }
+        try DaemonConfigFile.validateRegistries(["127.0.0.1:5000", "registry.local"])
+        #expect(DaemonConfiguration.defaultConfigFilePath(environment: [:], root: true) == "/etc/warren/daemon.json")
+        #expect(DaemonConfiguration.defaultConfigFilePath(environment: ["XDG_CONFIG_HOME": "/c"], root: false) == "/c/warren/daemon.json")
+    }
+
     @Test func hostPortParsing() throws {
         #expect(try DaemonConfiguration.HostPort(parsing: "127.0.0.1:2375") == .init(host: "127.0.0.1", port: 2375))
         #expect(try DaemonConfiguration.HostPort(parsing: "[::1]:80") == .init(host: "::1", port: 80))

@@ -103,6 +103,7 @@ struct AuthChallenge: Equatable, Sendable {
             let key = text[keyStart..<i].trimmingCharacters(in: .whitespaces).lowercased()
             guard i < text.endIndex, text[i] == "=" else { continue }
             i = text.index(after: i)
+            skip([" "])
             var value = ""
             if i < text.endIndex, text[i] == "\"" {
                 i = text.index(after: i)

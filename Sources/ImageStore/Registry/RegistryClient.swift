@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import WarrenCore
 
 /// How the daemon talks to registries.
@@ -43,7 +44,9 @@ public final class RegistryClient: Sendable {
     public convenience init(options: RegistryOptions, logger: Logger) {
         var configuration = HTTPClient.Configuration(
             redirectConfiguration: .disallow,
-            timeout: .init(connect: .seconds(15), read: .seconds(60)))
+            // The pool itself retries a failing connect until this timeout: what the
+            // retries below add is for registries that answered, then failed.
+            timeout: .init(connect: .seconds(5), read: .seconds(60)))
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 8
         self.init(http: HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration),
                   options: options, tokens: TokenCache(), challenges: ChallengeMemory(), logger: logger, owner: true)
@@ -112,8 +115,10 @@ public final class RegistryClient: Sendable {
             let offset = written()
             var headers: [(String, String)] = []
             if offset > 0 { headers.append(("Range", "bytes=\(offset)-")) }
+            var answered = false
             do {
                 let response = try await send(url: url, ref: ref, headers: headers)
+                answered = true
                 var skip: Int64 = 0
                 switch response.status {
                 case .ok: skip = offset
@@ -133,7 +138,8 @@ public final class RegistryClient: Sendable {
                 }
                 return
             } catch {
-                guard Self.isTransient(error), attempt < options.maxAttempts else { throw wrapTransport(error, ref) }
+                // `send` has retried what failed before an answer; this resumes a body cut short.
+                guard answered, Self.isTransient(error), attempt < options.maxAttempts else { throw wrapTransport(error, ref) }
                 logger.notice("blob download interrupted; resuming", metadata: [
                     "blob": "\(digest)", "attempt": "\(attempt)", "error": "\(error)"])
                 try await Task.sleep(for: options.backoff * (1 << (attempt - 1)))
@@ -182,8 +188,10 @@ public final class RegistryClient: Sendable {
                 }
                 return response
             } catch {
-                guard Self.isTransient(error), attempt < options.maxAttempts else { throw wrapTransport(error, ref) }
-                logger.notice("registry unreachable; retrying", metadata: ["url": "\(url)", "error": "\(error)"])
+                guard Self.isTransient(error), !Self.isConnectFailure(error), attempt < options.maxAttempts else {
+                    throw wrapTransport(error, ref)
+                }
+                logger.notice("registry connection failed; retrying", metadata: ["url": "\(url)", "error": "\(error)"])
                 try await Task.sleep(for: options.backoff * (1 << (attempt - 1)))
                 attempt += 1
             }
@@ -287,6 +295,15 @@ public final class RegistryClient: Sendable {
         return true
     }
 
+    /// No connection could be made, or no TLS session: the pool has already kept
+    /// trying for the connect timeout, and TLS to a plain HTTP server never works.
+    static func isConnectFailure(_ error: any Error) -> Bool {
+        if error is NIOConnectionError || error is NIOSSLError { return true }
+        if let e = error as? HTTPClientError, e == .connectTimeout { return true }
+        if let io = error as? IOError, [ECONNREFUSED, EHOSTUNREACH, ENETUNREACH].contains(io.errnoCode) { return true }
+        return false
+    }
+
     func wrapTransport(_ error: any Error, _ ref: ImageReference) -> any Error {
         if error is WarrenError || error is CancellationError { return error }
         var why = "\(error)"
@@ -294,6 +311,7 @@ public final class RegistryClient: Sendable {
         if let e = error as? NIOConnectionError, let io = e.connectionErrors.first?.error as? IOError {
             why = String(cString: strerror(io.errnoCode))
         }
+        if case .handshakeFailed = error as? NIOSSLError { why = "the TLS handshake failed" }
         let hint = options.insecureRegistries.contains(ref.registry) ? ""
             : " (over HTTPS; a registry that speaks plain HTTP must be named by the daemon's --insecure-registry)"
         return WarrenError(.unavailable, "registry \(ref.registry) is unreachable: \(why)\(hint)")
