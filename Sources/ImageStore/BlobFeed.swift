@@ -13,6 +13,8 @@ final class BlobFeed: @unchecked Sendable {
     private let condition = NSCondition()
     private var available: Int64 = 0
     private var started = false
+    /// Every byte is written (readers see the end); verification may still be running.
+    private var complete = false
     private var ended = false
     private var failure: (any Error)?
     private let fd: Int32
@@ -49,6 +51,14 @@ final class BlobFeed: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// Every byte arrived: readers reach the end now, while the blob is flushed and verified.
+    func allWritten() {
+        condition.lock()
+        complete = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
     /// The download ended; `error` is nil when every byte arrived and was verified.
     func end(_ error: (any Error)?) {
         condition.lock()
@@ -62,7 +72,7 @@ final class BlobFeed: @unchecked Sendable {
     /// written yet; 0 at the end of a completed download. Throws the download's error.
     func read(into buffer: UnsafeMutableRawPointer, count: Int, at offset: Int64) throws -> Int {
         condition.lock()
-        while available <= offset && !ended { condition.wait() }
+        while available <= offset && !ended && !complete { condition.wait() }
         let have = available
         let failure = self.failure
         condition.unlock()

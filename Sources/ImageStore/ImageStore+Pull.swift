@@ -124,6 +124,7 @@ extension ImageStore {
                     try buffer.withUnsafeReadableBytes { try ingest.write($0) }
                     feed.advance(to: ingest.written)
                 }
+                feed.allWritten()
                 try await content.commit(ingest, expected: layer.digest, size: layer.size)
                 feed.end(nil)
             } catch {
