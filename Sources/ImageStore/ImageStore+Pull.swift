@@ -81,17 +81,18 @@ extension ImageStore {
         let layers = manifest.layers
         let watcher = Task { await Self.watch(layers, downloads, report: report) }
         defer { watcher.cancel() }
-        var below: [String] = []
-        for (i, (layer, diffID)) in zip(manifest.layers, diffIDs).enumerated() {
-            if downloads[i] == nil && access(layerPath(diffID), F_OK) == 0 {
+        let unpacks = startUnpacks(zip(manifest.layers, diffIDs).enumerated().map { i, pair in (pair.0.digest, pair.1, downloads[i]?.feed) })
+        for (i, layer) in manifest.layers.enumerated() {
+            if unpacks[i] == nil && downloads[i] == nil {
                 report(PullProgress(status: .exists, layer: layer.digest.description, total: layer.size))
             } else {
                 report(PullProgress(status: .extracting, layer: layer.digest.description, total: layer.size))
-                try await unpackLayer(blob: layer.digest, diffID: diffID, lowers: below.reversed(), feed: downloads[i]?.feed)
-                try await downloads[i]?.task.value
-                report(PullProgress(status: .complete, layer: layer.digest.description, total: layer.size))
             }
-            below.append(layerPath(diffID))
+        }
+        for (i, layer) in manifest.layers.enumerated() where unpacks[i] != nil || downloads[i] != nil {
+            try await unpacks[i]?.value
+            try await downloads[i]?.task.value
+            report(PullProgress(status: .complete, layer: layer.digest.description, total: layer.size))
         }
 
         // Only now, with every blob committed, the manifest and the tag.

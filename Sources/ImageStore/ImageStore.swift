@@ -14,11 +14,13 @@ public actor ImageStore {
     public nonisolated let layersDir: String
     let logger: Logger
     /// Layers being unpacked, so concurrent users of one layer wait for one unpack.
-    private var unpacking: [Digest: Task<Void, any Error>] = [:]
+    private var unpacking: [Digest: (id: UUID, task: Task<Void, any Error>)] = [:]
     /// Blobs downloading, so concurrent pulls of one blob share one download.
     var downloads: [Digest: BlobDownload] = [:]
     /// Downloads in flight across all pulls.
     let downloadSlots = AsyncSemaphore(3)
+    /// Unpacks running at once: one per CPU.
+    let unpackSlots = AsyncSemaphore(max(1, ProcessInfo.processInfo.activeProcessorCount))
     /// Imports and sandbox creates between resolving content and referencing it (a
     /// tag, a sandbox row): garbage collection waits for them, and they for it.
     private var leases = 0
@@ -105,53 +107,93 @@ public actor ImageStore {
 
     public nonisolated func layerPath(_ diffID: Digest) -> String { layersDir + "/" + diffID.hex }
 
-    /// Unpacks every layer of `image` that is not unpacked yet, bottom to top; returns
-    /// the layer directories topmost first, as overlay lists them.
+    /// Unpacks every layer of `image` that is not unpacked yet; returns the layer
+    /// directories topmost first, as overlay lists them.
     public func unpack(_ image: Image) async throws -> [String] {
-        var below: [String] = []
-        for (descriptor, diffID) in zip(image.manifest.layers, image.config.rootfs.diff_ids) {
-            try await unpackLayer(blob: descriptor.digest, diffID: diffID, lowers: below.reversed())
-            below.append(layerPath(diffID))
-        }
-        return below.reversed()
+        let tasks = startUnpacks(zip(image.manifest.layers, image.config.rootfs.diff_ids).map { ($0.digest, $1, nil) })
+        for task in tasks { try await task?.value }
+        return image.config.rootfs.diff_ids.reversed().map(layerPath)
     }
 
-    /// Unpacks one layer into `layers/<diffID>` unless it is there; `feed`, when the
-    /// blob is still downloading, is read as it arrives, and the layer is kept only
-    /// once the download is verified too.
-    func unpackLayer(blob: Digest, diffID: Digest, lowers: [String], feed: BlobFeed? = nil) async throws {
-        if access(layerPath(diffID), F_OK) == 0 { return }
-        if let running = unpacking[diffID] { return try await running.value }
+    /// Starts the unpack of each layer (bottom first) that is neither unpacked nor
+    /// unpacking; returns each one's task, nil where the layer is there already.
+    ///
+    /// Layers unpack side by side, as many at once as there are CPUs; each one is
+    /// checked against the layers below it (no entry may pass through a symlink they
+    /// show) once those are complete, and only then renamed into place.
+    func startUnpacks(_ layers: [(blob: Digest, diffID: Digest, feed: BlobFeed?)]) -> [Task<Void, any Error>?] {
+        var tasks: [Task<Void, any Error>?] = []
+        var below: [Digest] = []
+        for layer in layers {
+            tasks.append(startUnpack(layer.blob, layer.diffID, below: below, feed: layer.feed))
+            below.append(layer.diffID)
+        }
+        return tasks
+    }
+
+    private func startUnpack(_ blob: Digest, _ diffID: Digest, below: [Digest], feed: BlobFeed?) -> Task<Void, any Error>? {
+        if access(layerPath(diffID), F_OK) == 0 { return nil }
+        if let running = unpacking[diffID] { return running.task }
+        let lowerTasks = below.compactMap { unpacking[$0]?.task }
+        let lowers = below.reversed().map(layerPath)
         let target = layerPath(diffID)
         let source: ArchiveSource = feed.map { .feed($0) } ?? .file(content.path(of: blob))
         let tmp = layersDir + "/.tmp-" + UUID().uuidString.lowercased()
         let log = logger
+        let slots = unpackSlots
+        let id = UUID()
         let task = Task {
-            try await onOwnThread("warren-unpack") {
-                try makeDirectories(tmp, mode: 0o755)
+            let outcome: Result<Void, any Error>
+            do {
+                try await slots.acquire()
+                let created: [(path: [String], entry: String)]
                 do {
-                    var unpacker = LayerUnpacker()
-                    let result: LayerUnpacker.Result
-                    do { result = try unpacker.unpack(source, into: tmp, lowers: lowers) } catch {
-                        // A failed download explains a failed unpack better than libarchive does.
-                        try feed?.waitForEnd()
-                        throw error
+                    created = try await onOwnThread("warren-unpack") {
+                        try Self.unpackBlob(source, blob: blob, diffID: diffID, into: tmp, feed: feed, log: log)
                     }
-                    try feed?.waitForEnd()
-                    guard result.diffID == diffID else {
-                        throw WarrenError(.invalidArgument, "layer \(blob) unpacks to \(result.diffID), but the image config says \(diffID)")
-                    }
-                    for note in result.notes { log.notice("\(note)", metadata: ["layer": "\(diffID)"]) }
-                    try syscallRetrying("rename", target) { rename(tmp, target) }
                 } catch {
-                    try? removeTree(tmp)
+                    await slots.release()
                     throw error
                 }
+                await slots.release()
+                for lower in lowerTasks { try await lower.value }
+                try LayerPaths.checkCreated(created, lowers: lowers)
+                try syscallRetrying("rename", target) { rename(tmp, target) }
+                outcome = .success(())
+            } catch {
+                try? removeTree(tmp)
+                outcome = .failure(error)
             }
+            // Out of the map before anyone awaiting this sees it end (GC skips what is in it).
+            self.unpackEnded(diffID, id)
+            try outcome.get()
         }
-        unpacking[diffID] = task
-        defer { unpacking[diffID] = nil }
-        try await task.value
+        unpacking[diffID] = (id, task)
+        return task
+    }
+
+    private func unpackEnded(_ diffID: Digest, _ id: UUID) {
+        if unpacking[diffID]?.id == id { unpacking[diffID] = nil }
+    }
+
+    /// Unpacks into `tmp` (blocking); the layer counts only once its download, if it is
+    /// still downloading, is verified too. Returns the directories entries made.
+    private static func unpackBlob(_ source: ArchiveSource, blob: Digest, diffID: Digest, into tmp: String, feed: BlobFeed?,
+                                   log: Logger) throws -> [(path: [String], entry: String)] {
+        try makeDirectories(tmp, mode: 0o755)
+        var unpacker = LayerUnpacker()
+        let result: LayerUnpacker.Result
+        do { result = try unpacker.unpack(source, into: tmp, lowers: []) } catch {
+            // A failed download explains a failed unpack better than libarchive does.
+            try feed?.waitForEnd()
+            throw error
+        }
+        try feed?.waitForEnd()
+        guard result.diffID == diffID else {
+            throw WarrenError(.invalidArgument, "layer \(blob) unpacks to \(result.diffID), but the image config says \(diffID)")
+        }
+        for note in result.notes { log.notice("\(note)", metadata: ["layer": "\(diffID)"]) }
+        return result.createdDirectories
     }
 
     // MARK: - Removal

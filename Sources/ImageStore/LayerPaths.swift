@@ -12,6 +12,9 @@ struct LayerPaths {
     /// Root directories of the layers below, topmost first, opened O_PATH.
     let lowerFDs: [Int32]
     private var cachedParent: (path: String, fd: Int32)?
+    /// Directories this layer made because an entry needed them (and the entry), for
+    /// checking against lower layers later when they were not there yet.
+    private(set) var created: [(path: [String], entry: String)] = []
 
     init(rootFD: Int32, lowerFDs: [Int32]) {
         self.rootFD = rootFD
@@ -38,6 +41,7 @@ struct LayerPaths {
             var next = openat(fd, comp, WARREN_O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC)
             if next < 0 && errno == ENOENT {
                 try checkLowerLayers(prefix, entry: entry)
+                created.append((prefix, entry))
                 if mkdirat(fd, comp, 0o755) != 0 && errno != EEXIST {
                     let e = errno
                     close(fd)
@@ -79,6 +83,17 @@ struct LayerPaths {
             default: return
             }
         }
+    }
+
+    /// The lower-layer check of `created`, for a layer unpacked before its lowers were:
+    /// `lowers` are their root directories, topmost first.
+    static func checkCreated(_ created: [(path: [String], entry: String)], lowers: [String]) throws {
+        guard !created.isEmpty, !lowers.isEmpty else { return }
+        var fds: [Int32] = []
+        defer { for fd in fds { close(fd) } }
+        for l in lowers { fds.append(try syscallRetrying("open", l) { open(l, WARREN_O_PATH | O_DIRECTORY | O_CLOEXEC) }) }
+        let paths = LayerPaths(rootFD: -1, lowerFDs: fds)
+        for (prefix, entry) in created { try paths.checkLowerLayers(prefix, entry: entry) }
     }
 
     /// Forgets the cached directory (after removing or replacing directories).

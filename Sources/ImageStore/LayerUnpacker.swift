@@ -21,7 +21,13 @@ struct LayerUnpacker {
     var privileged = geteuid() == 0
     private(set) var notes: [String] = []
 
-    struct Result { var diffID: Digest; var size: Int64; var notes: [String] }
+    struct Result {
+        var diffID: Digest
+        var size: Int64
+        var notes: [String]
+        /// Directories made for entries that needed them: `LayerPaths.checkCreated` input.
+        var createdDirectories: [(path: [String], entry: String)] = []
+    }
 
     private struct PendingDirectory { var components: [String]; var mode: mode_t; var mtime: timespec }
 
@@ -75,7 +81,7 @@ struct LayerUnpacker {
             _ = utimensat(AT_FDCWD, path, &times, 0)
             if d.components.isEmpty { close(fd) }
         }
-        return Result(diffID: diffID, size: stream.uncompressedBytes, notes: notes)
+        return Result(diffID: diffID, size: stream.uncompressedBytes, notes: notes, createdDirectories: paths.created)
     }
 
     // MARK: - Entries

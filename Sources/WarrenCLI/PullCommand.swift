@@ -32,7 +32,7 @@ struct PullProgressView {
     enum Mode { case bars, lines, json, quiet }
     let mode: Mode
     private var order: [String] = []
-    private var layers: [String: (status: PullProgress.Status, current: Int64, total: Int64)] = [:]
+    private var layers: [String: (status: PullProgress.Status, current: Int64, total: Int64, downloading: Bool)] = [:]
     private var drawn = 0
     private var lastDraw = ContinuousClock.now - .seconds(1)
     private var reference = ""
@@ -52,10 +52,11 @@ struct PullProgressView {
             digest = event.digest ?? ""
         default:
             guard let layer = event.layer else { return }
-            var entry = layers[layer] ?? (.waiting, 0, event.total ?? 0)
+            var entry = layers[layer] ?? (.waiting, 0, event.total ?? 0, false)
             let before = entry.status
             if event.status == .downloading {
                 entry.current = event.current ?? entry.current
+                entry.downloading = true
                 if entry.status == .waiting { entry.status = .downloading }
             } else {
                 entry.status = event.status
@@ -82,10 +83,13 @@ struct PullProgressView {
         lastDraw = now
         var out = drawn > 0 ? "\u{1B}[\(drawn)A" : ""
         for layer in order {
-            let e = layers[layer] ?? (.waiting, 0, 0)
-            out += "\u{1B}[2K\(Self.short(layer)): \(Self.label(e.status))"
-            if e.status == .downloading || (e.status == .extracting && e.current < e.total) {
-                out += " " + Self.bar(e.current, e.total)
+            let e = layers[layer] ?? (.waiting, 0, 0, false)
+            // A layer unpacks while it downloads: the bar shows until the last byte.
+            let done = e.status == .complete || e.status == .exists
+            if !done && e.downloading && e.current < e.total {
+                out += "\u{1B}[2K\(Self.short(layer)): Downloading " + Self.bar(e.current, e.total)
+            } else {
+                out += "\u{1B}[2K\(Self.short(layer)): \(Self.label(e.status))"
             }
             out += "\n"
         }

@@ -72,6 +72,24 @@ struct ImageStoreTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: store.layersDir).isEmpty)
     }
 
+    @Test("layers unpack side by side, yet an entry through a lower layer's symlink still fails the image")
+    func symlinkInLowerLayerWhileUnpackingInParallel() async throws {
+        let f = try LayerFixture()
+        defer { f.cleanUp() }
+        let store = try ImageStore(dataRoot: f.dir + "/data", logger: Logger(label: "test"))
+        let layout = try Layout(f.dir + "/layout")
+        // The lower layer is large so that the upper one is unpacked before it is done.
+        var lower: [[String: Any]] = (0..<400).map { ["name": "bulk/f\($0)", "data": String(repeating: "x", count: 20_000)] }
+        lower.append(["name": "etc", "type": "symlink", "target": "/etc"])
+        let manifest = try layout.image(layers: [try f.layer(lower), try f.layer([["name": "etc/evil", "data": "owned"]])])
+        try layout.index([Self.named(manifest, "example.com/evil:1")])
+        await #expect(throws: (any Error).self) { try await store.importImage(path: layout.dir, tag: nil) }
+        #expect(try await store.images().isEmpty)
+        let left = try FileManager.default.contentsOfDirectory(atPath: store.layersDir)
+        #expect(left.count <= 1 && !left.contains { $0.hasPrefix(".tmp-") }, "at most the harmless lower layer stays: \(left)")
+        #expect(!FileManager.default.fileExists(atPath: "/etc/evil"))
+    }
+
     @Test("a layer that does not match the config's diff id fails the import and leaves no layer or tag")
     func diffIDMismatch() async throws {
         let f = try LayerFixture()

@@ -161,6 +161,25 @@ struct RegistryPullTests {
         #expect(Self.blobNames(strict).isEmpty)
     }
 
+    @Test("on a terminal, pull draws a bar per layer and redraws it in place")
+    func progressBars() async throws {
+        let registry = try TestRegistry()
+        defer { registry.cleanUp() }
+        let slow = try TestRegistryProxy(upstream: registry, options: ["--rate", "\(4 << 20)"])
+        defer { slow.stop() }
+        let d = try Self.daemon(insecure: [slow.address])
+        defer { d.cleanUp() }
+        try registry.push("oci:\(try Self.bigLayout(in: d.dir, megabytes: 6)):latest", as: "team/big:1")
+        let t = try TerminalSession(BuiltProducts.cli, ["pull", "\(slow.address)/team/big:1"],
+                                    environment: ["WARREN_HOST=unix://" + d.socket, "DOCKER_CONFIG=" + d.dir + "/none", "PATH=/usr/bin:/bin"])
+        defer { t.close() }
+        #expect(await t.waitForExit(seconds: 60) == 0, "\(t.text)")
+        let screen = t.text
+        #expect(screen.contains("Downloading [=") && screen.contains("MB/"), "a bar with byte counts: \(screen)")
+        #expect(screen.contains("\u{1B}[2A"), "the two layer lines are redrawn in place: \(screen)")
+        #expect(screen.contains("Pull complete") && screen.contains("Status: Downloaded newer image"), "\(screen)")
+    }
+
     @Test("a multi-platform index gives the host's image, --platform picks another, an absent platform is a clear error; zstd layers pull")
     func platformsAndZstd() throws {
         let registry = try TestRegistry()
