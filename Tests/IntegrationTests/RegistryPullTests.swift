@@ -180,7 +180,7 @@ struct RegistryPullTests {
         #expect(screen.contains("Pull complete") && screen.contains("Status: Downloaded newer image"), "\(screen)")
     }
 
-    @Test("a multi-platform index gives the host's image, --platform picks another, an absent platform is a clear error; zstd layers pull")
+    @Test("a multi-platform index gives the host's image, --platform picks another, an absent platform is a clear error; zstd layers and Docker schema 2 pull")
     func platformsAndZstd() throws {
         let registry = try TestRegistry()
         defer { registry.cleanUp() }
@@ -203,6 +203,14 @@ struct RegistryPullTests {
         let details = try WarrenJSON.decoder().decode(ImageDetails.self, from: Data(try d.cli(["image", "inspect", zref]).stdout.utf8))
         #expect(details.layers.map(\.mediaType) == [MediaType.ociLayerZstd])
         #expect(try d.cli(["run", "--rm", zref, "--", "-c", "cat /etc/platform"]).stdout == "amd64\n")
+
+        // Docker's schema 2 manifest and layer types, as `docker push` writes them.
+        try registry.push("oci:\(d.dir)/amd:latest", as: "team/v2s2:1", extra: ["--format", "v2s2"])
+        let dref = "\(registry.address)/team/v2s2:1"
+        #expect(try d.cli(["pull", "-q", dref]).status == 0)
+        let docker = try WarrenJSON.decoder().decode(ImageDetails.self, from: Data(try d.cli(["image", "inspect", dref]).stdout.utf8))
+        #expect(docker.layers.map(\.mediaType) == [MediaType.dockerLayerGzip])
+        #expect(try d.cli(["run", "--rm", dref, "--", "-c", "cat /etc/platform"]).stdout == "amd64\n")
     }
 
     @Test("basic auth: refused without a login, works with the daemon's config.json or the caller's own, wrong password refused")
