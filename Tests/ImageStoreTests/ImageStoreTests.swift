@@ -90,6 +90,31 @@ struct ImageStoreTests {
         #expect(!FileManager.default.fileExists(atPath: "/etc/evil"))
     }
 
+    @Test("a full disk fails the import with a clear error and leaves the store as it was")
+    func fullDisk() async throws {
+        let f = try LayerFixture()
+        defer { f.cleanUp() }
+        let small = f.dir + "/small"
+        try makeDirectories(small)
+        _ = try TestRootfs.run("/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", small])
+        defer { _ = try? TestRootfs.run("/bin/umount", ["-l", small]) }
+        let store = try ImageStore(dataRoot: small + "/data", logger: Logger(label: "test"))
+        let fits = try Layout(f.dir + "/fits")
+        try fits.index([Self.named(try fits.image(layers: [try f.layer([["name": "a", "data": "1"]])]), "example.com/fits:1")])
+        #expect(try await store.importImage(path: fits.dir, tag: nil) == ["example.com/fits:1"])
+
+        let big = try Layout(f.dir + "/big")
+        let filler = String(repeating: "x", count: 3_000_000)  // the layer is a plain tar: 3 MB on disk
+        try big.index([Self.named(try big.image(layers: [try f.layer([["name": "big", "data": filler]])]), "example.com/big:1")])
+        await #expect { try await store.importImage(path: big.dir, tag: nil) } throws: { error in
+            (error as? WarrenError)?.message.contains("no space left") == true
+        }
+        #expect(try await store.images().map(\.tags) == [["example.com/fits:1"]])
+        for digest in store.content.allBlobs() { _ = try store.content.read(digest, limit: 1 << 30) }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: small + "/data/content/ingest").isEmpty)
+        #expect(try await store.unpack(try await store.resolve("example.com/fits:1")).count == 1)
+    }
+
     @Test("a layer that does not match the config's diff id fails the import and leaves no layer or tag")
     func diffIDMismatch() async throws {
         let f = try LayerFixture()
