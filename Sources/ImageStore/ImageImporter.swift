@@ -42,10 +42,7 @@ struct ImageImporter {
         try await fetch(entry.digest)
         switch try ManifestDocument.parse(try content.read(entry.digest), mediaType: entry.mediaType) {
         case .index(let nested):
-            guard let pick = nested.manifests.first(where: { $0.platform.map(platform.accepts) ?? false }) else {
-                let offered = nested.manifests.compactMap { $0.platform?.description }.joined(separator: ", ")
-                throw WarrenError(.notFound, "no image for platform \(platform) (the index offers \(offered.isEmpty ? "none" : offered))")
-            }
+            let pick = try nested.manifest(for: platform)
             return try await selectManifest(pick, fetch: fetch)
         case .manifest(let manifest):
             try await fetch(manifest.config.digest)

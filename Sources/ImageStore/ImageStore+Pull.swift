@@ -31,10 +31,7 @@ extension ImageStore {
         var fetched = try await registry.manifest(ref, reference: ref.digest?.description ?? ref.tag ?? "latest")
         var document = try ManifestDocument.parse(Data(fetched.bytes), mediaType: fetched.mediaType)
         if case .index(let index) = document {
-            guard let pick = index.manifests.first(where: { $0.platform.map(platform.accepts) ?? false }) else {
-                let offered = index.manifests.compactMap { $0.platform?.description }.joined(separator: ", ")
-                throw WarrenError(.notFound, "\(ref.familiar) has no image for platform \(platform) (it offers \(offered.isEmpty ? "none" : offered))")
-            }
+            let pick = try index.manifest(for: platform, in: ref.familiar)
             fetched = try await registry.manifest(ref, reference: pick.digest.description)
             document = try ManifestDocument.parse(Data(fetched.bytes), mediaType: pick.mediaType)
         }
@@ -75,23 +72,23 @@ extension ImageStore {
 
         // Layers: downloads start now, all of them (bounded by the shared slots);
         // unpacks go bottom to top, each reading its blob as it arrives.
-        let downloads: [BlobDownload?] = try manifest.layers.map { layer in
+        let fetches: [BlobDownload?] = try manifest.layers.map { layer in
             content.contains(layer.digest) ? nil : try download(layer, of: ref, registry: registry)
         }
         let layers = manifest.layers
-        let watcher = Task { await Self.watch(layers, downloads, report: report) }
+        let watcher = Task { await Self.watch(layers, fetches, report: report) }
         defer { watcher.cancel() }
-        let unpacks = startUnpacks(zip(manifest.layers, diffIDs).enumerated().map { i, pair in (pair.0.digest, pair.1, downloads[i]?.feed) })
+        let unpacks = startUnpacks(zip(manifest.layers, diffIDs).enumerated().map { i, pair in (pair.0.digest, pair.1, fetches[i]?.feed) })
         for (i, layer) in manifest.layers.enumerated() {
-            if unpacks[i] == nil && downloads[i] == nil {
+            if unpacks[i] == nil && fetches[i] == nil {
                 report(PullProgress(status: .exists, layer: layer.digest.description, total: layer.size))
             } else {
                 report(PullProgress(status: .extracting, layer: layer.digest.description, total: layer.size))
             }
         }
-        for (i, layer) in manifest.layers.enumerated() where unpacks[i] != nil || downloads[i] != nil {
+        for (i, layer) in manifest.layers.enumerated() where unpacks[i] != nil || fetches[i] != nil {
             try await unpacks[i]?.value
-            try await downloads[i]?.task.value
+            try await fetches[i]?.task.value
             report(PullProgress(status: .complete, layer: layer.digest.description, total: layer.size))
         }
 
@@ -114,29 +111,35 @@ extension ImageStore {
         let slots = downloadSlots
         // Detached: the bytes go to disk on the pool, not through this actor.
         let task = Task.detached {
+            var failure: (any Error)?
             do {
                 try await slots.acquire()
-                defer { Task { await slots.release() } }
-                feed.start()
-                try await registry.blob(ref, digest: layer.digest, written: { ingest.written }) { buffer in
-                    guard ingest.written + Int64(buffer.readableBytes) <= layer.size else {
-                        throw WarrenError(.invalidArgument, "blob \(layer.digest) from \(ref.registry) is larger than the \(layer.size) bytes its manifest says")
+                do {
+                    feed.start()
+                    try await registry.blob(ref, digest: layer.digest, written: { ingest.written }) { buffer in
+                        guard ingest.written + Int64(buffer.readableBytes) <= layer.size else {
+                            throw WarrenError(.invalidArgument, "blob \(layer.digest) from \(ref.registry) is larger than the \(layer.size) bytes its manifest says")
+                        }
+                        try buffer.withUnsafeReadableBytes { try ingest.write($0) }
+                        feed.advance(to: ingest.written)
                     }
-                    try buffer.withUnsafeReadableBytes { try ingest.write($0) }
-                    feed.advance(to: ingest.written)
+                    feed.allWritten()
+                    try await content.commit(ingest, expected: layer.digest, size: layer.size)
+                } catch {
+                    failure = error
                 }
-                feed.allWritten()
-                try await content.commit(ingest, expected: layer.digest, size: layer.size)
-                feed.end(nil)
+                await slots.release()
             } catch {
-                ingest.abort()
-                feed.end(error)
-                throw error
+                failure = error
             }
+            if failure != nil { ingest.abort() }
+            feed.end(failure)
+            // Out of the map before anyone awaiting this sees it end: a retry starts afresh.
+            await self.downloadEnded(layer.digest)
+            if let failure { throw failure }
         }
         let entry = BlobDownload(feed: feed, task: task)
         downloads[layer.digest] = entry
-        Task { _ = try? await task.value; self.downloadEnded(layer.digest) }
         return entry
     }
 

@@ -97,6 +97,15 @@ public struct ImageIndex: Codable, Sendable {
     }
 }
 
+extension ImageIndex {
+    /// The entry for an image that runs on `platform`; `name` says whose index it is in the error.
+    public func manifest(for platform: Platform, in name: String = "the index") throws -> Descriptor {
+        if let pick = manifests.first(where: { $0.platform.map(platform.accepts) ?? false }) { return pick }
+        let offered = manifests.compactMap { $0.platform?.description }.joined(separator: ", ")
+        throw WarrenError(.notFound, "no image for platform \(platform) in \(name) (it offers \(offered.isEmpty ? "none" : offered))")
+    }
+}
+
 public struct ImageManifest: Codable, Sendable {
     public var schemaVersion: Int
     public var mediaType: String?

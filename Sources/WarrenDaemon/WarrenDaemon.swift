@@ -41,7 +41,6 @@ public struct WarrenDaemon: Sendable {
         let manager = SandboxManager(store: store, drivers: drivers, metrics: metrics, images: images, logger: logger)
         await manager.reconcile()
         let registry = RegistryClient(options: RegistryOptions(insecureRegistries: Set(config.insecureRegistries)), logger: logger)
-        defer { Task { await registry.shutdown() } }
 
         var services: [any Service] = []
         try UnixSocket.prepare(config.socketPath, logger: logger)
@@ -59,7 +58,11 @@ public struct WarrenDaemon: Sendable {
             "drivers": "\(drivers.names.joined(separator: ","))", "version": "\(warrenVersion)",
         ])
         defer { unlink(config.socketPath) }
-        try await group.run()
+        do { try await group.run() } catch {
+            await registry.shutdown()
+            throw error
+        }
+        await registry.shutdown()
         logger.info("warren daemon stopped")
     }
 

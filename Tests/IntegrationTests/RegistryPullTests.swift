@@ -107,6 +107,10 @@ struct RegistryPullTests {
         Set((try? FileManager.default.contentsOfDirectory(atPath: d.dataRoot + "/content/blobs/sha256")) ?? [])
     }
 
+    static func inspect(_ d: DaemonHarness, _ ref: String) throws -> ImageDetails {
+        try WarrenJSON.decoder().decode(ImageDetails.self, from: Data(try d.cli(["image", "inspect", ref]).stdout.utf8))
+    }
+
     static func events(_ stdout: String) throws -> [PullProgress] {
         try stdout.split(separator: "\n").map { try WarrenJSON.decoder().decode(PullProgress.self, from: Data($0.utf8)) }
     }
@@ -200,7 +204,7 @@ struct RegistryPullTests {
         try registry.push("oci:\(try Self.zstdLayout(from: d.dir + "/amd", in: d.dir)):latest", as: "team/zstd:1")
         let zref = "\(registry.address)/team/zstd:1"
         #expect(try d.cli(["pull", "-q", zref]).status == 0)
-        let details = try WarrenJSON.decoder().decode(ImageDetails.self, from: Data(try d.cli(["image", "inspect", zref]).stdout.utf8))
+        let details = try Self.inspect(d, zref)
         #expect(details.layers.map(\.mediaType) == [MediaType.ociLayerZstd])
         #expect(try d.cli(["run", "--rm", zref, "--", "-c", "cat /etc/platform"]).stdout == "amd64\n")
 
@@ -208,7 +212,7 @@ struct RegistryPullTests {
         try registry.push("oci:\(d.dir)/amd:latest", as: "team/v2s2:1", extra: ["--format", "v2s2"])
         let dref = "\(registry.address)/team/v2s2:1"
         #expect(try d.cli(["pull", "-q", dref]).status == 0)
-        let docker = try WarrenJSON.decoder().decode(ImageDetails.self, from: Data(try d.cli(["image", "inspect", dref]).stdout.utf8))
+        let docker = try Self.inspect(d, dref)
         #expect(docker.layers.map(\.mediaType) == [MediaType.dockerLayerGzip])
         #expect(try d.cli(["run", "--rm", dref, "--", "-c", "cat /etc/platform"]).stdout == "amd64\n")
     }
@@ -265,17 +269,13 @@ struct RegistryPullTests {
     func retriesAndResume() throws {
         let registry = try TestRegistry()
         defer { registry.cleanUp() }
-        let d = try DaemonHarness()
-        defer { d.cleanUp() }
-        try registry.push("oci:\(try Self.bigLayout(in: d.dir, megabytes: 8)):latest", as: "team/big:1")
-
         let flaky = try TestRegistryProxy(upstream: registry, options: ["--fail-first", "3"])
         defer { flaky.stop() }
         let cut = try TestRegistryProxy(upstream: registry, options: ["--cut-blob-once"])
         defer { cut.stop() }
-        d.stop()
         let d2 = try Self.daemon(insecure: [flaky.address, cut.address])
         defer { d2.cleanUp() }
+        try registry.push("oci:\(try Self.bigLayout(in: d2.dir, megabytes: 8)):latest", as: "team/big:1")
 
         let first = try d2.cli(["pull", "-q", "\(flaky.address)/team/big:1"])
         #expect(first.status == 0, "\(first.stderr)")
@@ -316,14 +316,11 @@ struct RegistryPullTests {
     func interruptedPulls() throws {
         let registry = try TestRegistry()
         defer { registry.cleanUp() }
-        let d0 = try DaemonHarness()
-        let layout = try Self.bigLayout(in: d0.dir, megabytes: 24)
-        try registry.push("oci:\(layout):latest", as: "team/big:1")
-        d0.cleanUp()
         let slow = try TestRegistryProxy(upstream: registry, options: ["--rate", "\(4 << 20)"])
         defer { slow.stop() }
         let d = try Self.daemon(insecure: [slow.address, registry.address])
         defer { d.cleanUp() }
+        try registry.push("oci:\(try Self.bigLayout(in: d.dir, megabytes: 24)):latest", as: "team/big:1")
         let ingest = d.dataRoot + "/content/ingest"
 
         // SIGKILL of the daemon mid-download.
@@ -375,10 +372,8 @@ struct RegistryPullTests {
         defer { d.cleanUp() }
         try registry.push("oci:\(try ImageCLITests.umociLayout(in: d.dir)):latest", as: "team/agent:1")
         let ref = "\(registry.address)/team/agent:1"
-        let layer = try #require(try WarrenJSON.decoder().decode(ImageDetails.self, from: Data(try {
-            #expect(try d.cli(["pull", "-q", ref]).status == 0)
-            return try d.cli(["image", "inspect", ref]).stdout
-        }().utf8)).layers.first?.digest)
+        #expect(try d.cli(["pull", "-q", ref]).status == 0)
+        let layer = try #require(try Self.inspect(d, ref).layers.first?.digest)
         #expect(try d.cli(["rmi", ref]).status == 0)
         #expect(Self.blobNames(d).isEmpty)
 
@@ -410,7 +405,7 @@ struct RegistryPullTests {
         for p in pulls { p.standardOutput = FileHandle.nullDevice; try p.run() }
         for p in pulls { p.waitUntilExit() }
         #expect(pulls.allSatisfy { $0.terminationStatus == 0 })
-        let details = try WarrenJSON.decoder().decode(ImageDetails.self, from: Data(try d.cli(["image", "inspect", ref]).stdout.utf8))
+        let details = try Self.inspect(d, ref)
         let gets = slow.requests().filter { ($0["method"] as? String) == "GET" }.compactMap { $0["path"] as? String }
         for layer in details.layers {
             #expect(gets.filter { $0.hasSuffix("/blobs/" + layer.digest) }.count == 1, "layer \(layer.digest) downloaded once: \(gets)")
