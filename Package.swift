@@ -52,6 +52,13 @@ let package = Package(
             "WarrenCore", "RuntimeDriver", "LinuxSupport", "CLinux",
             .product(name: "Logging", package: "swift-log"),
         ], path: "Sources/Drivers/NativeDriver", swiftSettings: strict),
+        .target(name: "DockerDriver", dependencies: [
+            "WarrenCore", "RuntimeDriver", "LinuxSupport",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ], path: "Sources/Drivers/DockerDriver", swiftSettings: strict),
         .target(name: "NativeSandbox", dependencies: [
             "WarrenCore", "LinuxSupport", "CLinux", "CSeccomp", "CCap",
         ], path: "Sources/NativeSandbox", swiftSettings: strict),
@@ -66,7 +73,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         .target(name: "WarrenDaemon", dependencies: [
-            "WarrenCore", "WarrenStore", "ImageStore", "RuntimeDriver", "NativeDriver", "CLinux",
+            "WarrenCore", "WarrenStore", "ImageStore", "RuntimeDriver", "NativeDriver", "DockerDriver", "CLinux",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),

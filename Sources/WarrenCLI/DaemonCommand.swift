@@ -41,6 +41,9 @@ struct DaemonCommand: AsyncParsableCommand {
     @Option(name: .customLong("registry-config"), help: "Docker config.json with registry logins (default: $DOCKER_CONFIG/config.json, else ~/.docker/config.json).")
     var registryConfig: String?
 
+    @Option(name: .customLong("docker-host"), help: "Docker engine for the docker driver, unix:///path (default: $DOCKER_HOST, else /var/run/docker.sock).")
+    var dockerHost: String?
+
     func run() async throws {
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw CLIFailure("unknown log level '\(logLevel)'", code: 64)
@@ -55,7 +58,8 @@ struct DaemonCommand: AsyncParsableCommand {
             socketPath: socket ?? file.socket, dataRoot: dataRoot ?? file.dataRoot,
             listen: try listen.map(DaemonConfiguration.HostPort.init(parsing:)),
             tokenFile: tokenFile, defaultDriver: defaultDriver, helperPath: helper, rootfsMode: mode,
-            insecureRegistries: insecure, registryConfigPath: registryConfig ?? file.registryConfig)
+            insecureRegistries: insecure, registryConfigPath: registryConfig ?? file.registryConfig,
+            dockerHost: dockerHost ?? file.dockerHost)
 
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -65,7 +69,6 @@ struct DaemonCommand: AsyncParsableCommand {
         var logger = Logger(label: "warren.daemon")
         logger.logLevel = level
         let metrics = WarrenDaemon.bootstrapMetrics()
-        let drivers = WarrenDaemon.defaultDrivers(configuration: configuration, logger: logger)
-        try await WarrenDaemon(configuration: configuration, drivers: drivers, metrics: metrics, logger: logger).run()
+        try await WarrenDaemon.standard(configuration: configuration, metrics: metrics, logger: logger).run()
     }
 }

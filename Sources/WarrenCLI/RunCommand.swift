@@ -38,7 +38,7 @@ struct RunCommand: AsyncParsableCommand {
     var fsize: String?
     @Option(help: "Kill the sandbox after this many seconds.")
     var timeout: Double?
-    @Option(help: "Network policy (only 'none').")
+    @Option(help: "Network policy: none (loopback only), or internal (Docker driver: a network of its own with no route out).")
     var network: String = "none"
     @Flag(name: .customLong("read-only"), help: "Mount the root filesystem read-only.")
     var readOnly = false
@@ -117,7 +117,7 @@ struct RunCommand: AsyncParsableCommand {
             throw WarrenError(.invalidArgument, "a sandbox needs --rootfs DIR or an IMAGE")
         }
         guard let networkMode = NetworkMode(rawValue: network) else {
-            throw WarrenError(.invalidArgument, "unknown network policy '\(network)' (supported: none)")
+            throw WarrenError(.invalidArgument, "unknown network policy '\(network)' (supported: none, internal)")
         }
         for entry in env where !entry.contains("=") {
             throw WarrenError(.invalidArgument, "environment entry '\(entry)' must be KEY=VALUE")

@@ -34,6 +34,10 @@ public enum LogRecord {
         public var timeNanos: UInt64
         public var payload: [UInt8]
         public var date: Date { Date(timeIntervalSince1970: Double(timeNanos) / 1e9) }
+
+        public init(stream: LogStream, timeNanos: UInt64, payload: [UInt8]) {
+            self.stream = stream; self.timeNanos = timeNanos; self.payload = payload
+        }
     }
 
     /// Decodes whole records from `buffer` starting at `offset`; returns them and the

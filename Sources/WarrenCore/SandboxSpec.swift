@@ -126,7 +126,10 @@ public struct MountSpec: Codable, Sendable, Equatable {
 }
 
 /// Network policy of a sandbox.
-public enum NetworkMode: String, Codable, Sendable {
+public enum NetworkMode: String, Codable, Sendable, CaseIterable {
     /// Loopback only, in a fresh network namespace.
     case none
+    /// A network of the sandbox's own with no route out and no address of the host's
+    /// on it (Docker driver: an internal bridge network).
+    case `internal`
 }

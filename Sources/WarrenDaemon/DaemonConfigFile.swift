@@ -13,17 +13,20 @@ public struct DaemonConfigFile: Decodable, Sendable, Equatable {
     public var registryConfig: String?
     public var dataRoot: String?
     public var socket: String?
+    public var dockerHost: String?
 
     enum CodingKeys: String, CodingKey {
         case insecureRegistries = "insecure-registries"
         case registryConfig = "registry-config"
         case dataRoot = "data-root"
         case socket
+        case dockerHost = "docker-host"
     }
 
-    public init(insecureRegistries: [String]? = nil, registryConfig: String? = nil, dataRoot: String? = nil, socket: String? = nil) {
+    public init(insecureRegistries: [String]? = nil, registryConfig: String? = nil, dataRoot: String? = nil, socket: String? = nil,
+                dockerHost: String? = nil) {
         self.insecureRegistries = insecureRegistries; self.registryConfig = registryConfig
-        self.dataRoot = dataRoot; self.socket = socket
+        self.dataRoot = dataRoot; self.socket = socket; self.dockerHost = dockerHost
     }
 
     /// Reads `path`; a missing file is an empty configuration unless `required`.

@@ -22,10 +22,14 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var insecureRegistries: [String]
     /// The docker `config.json` whose `auths` log the daemon in to registries.
     public var registryConfigPath: String
+    /// The Docker engine the docker driver uses: `unix:///path`; nil means `DOCKER_HOST`,
+    /// else `/var/run/docker.sock`.
+    public var dockerHost: String?
 
     public init(socketPath: String? = nil, dataRoot: String? = nil, listen: HostPort? = nil,
                 tokenFile: String? = nil, defaultDriver: String = "native", helperPath: String? = nil,
-                rootfsMode: RootfsMode = .auto, insecureRegistries: [String] = [], registryConfigPath: String? = nil) {
+                rootfsMode: RootfsMode = .auto, insecureRegistries: [String] = [], registryConfigPath: String? = nil,
+                dockerHost: String? = nil) {
         self.socketPath = socketPath ?? Self.defaultSocketPath()
         self.dataRoot = dataRoot ?? Self.defaultDataRoot()
         self.listen = listen
@@ -35,6 +39,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         self.rootfsMode = rootfsMode
         self.insecureRegistries = insecureRegistries
         self.registryConfigPath = registryConfigPath ?? RegistryCredentialStore.defaultDockerConfigPath
+        self.dockerHost = dockerHost
     }
 
     /// A TCP address `host:port` (`[::1]:2375` for IPv6).

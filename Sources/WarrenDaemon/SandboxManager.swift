@@ -63,11 +63,16 @@ public actor SandboxManager {
 
         // From resolving the image until the row that references it exists, garbage
         // collection must not take the image's content away.
-        let lease = spec.image == nil ? nil : images
+        let lease = spec.image == nil || driver.imageSource != .unpackedByDaemon ? nil : images
         await lease?.acquireLease()
         let id = SandboxID.generate()
         do {
-            try await applyImage(to: &spec)
+            spec.resolvedImage = nil
+            if driver.imageSource == .unpackedByDaemon {
+                try await applyImage(to: &spec)
+            } else if spec.rootfs != nil {
+                throw WarrenError(.invalidArgument, "driver \(driver.name) runs images: give an IMAGE instead of --rootfs")
+            }
             let info = SandboxInfo(id: id, name: spec.name, driver: driver.name, state: .created, spec: spec, createdAt: Date())
             publish(try await store.insert(info))
         } catch {

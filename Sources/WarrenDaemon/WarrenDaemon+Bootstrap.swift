@@ -1,3 +1,5 @@
+import DockerDriver
+import ImageStore
 import Logging
 import Metrics
 import NativeDriver
@@ -7,11 +9,23 @@ import RuntimeDriver
 // MARK: - Process-wide setup for the executable
 
 extension WarrenDaemon {
-    /// The drivers of a real daemon: the native Linux driver.
-    public static func defaultDrivers(configuration: DaemonConfiguration, logger: Logger) -> DriverRegistry {
+    /// The daemon `warren daemon` runs: its image store and the real drivers over it.
+    public static func standard(configuration: DaemonConfiguration, metrics: DaemonMetrics, logger: Logger) throws -> WarrenDaemon {
+        try makeDirectory(configuration.dataRoot)
+        let images = try ImageStore(dataRoot: configuration.dataRoot, logger: logger)
+        let drivers = try defaultDrivers(configuration: configuration, images: images, logger: logger)
+        return WarrenDaemon(configuration: configuration, drivers: drivers, images: images, metrics: metrics, logger: logger)
+    }
+
+    /// The drivers of a real daemon: the native Linux driver, and Docker (available
+    /// when its engine answers), which takes images Docker lacks from `images`.
+    public static func defaultDrivers(configuration: DaemonConfiguration, images: ImageStore, logger: Logger) throws -> DriverRegistry {
         let native = NativeDriver(dataRoot: configuration.dataRoot, helperPath: configuration.helperPath,
                                   rootfsMode: configuration.rootfsMode, logger: logger)
-        return DriverRegistry([native], defaultName: configuration.defaultDriver)
+        let endpoint = try configuration.dockerHost.map(DockerEndpoint.init(dockerHost:)) ?? DockerEndpoint.fromEnvironment()
+        let docker = DockerDriver(endpoint: endpoint, owner: NativeDriver.cgroupParent(dataRoot: configuration.dataRoot),
+                                  localImages: StoreImageArchives(images: images), logger: logger)
+        return DriverRegistry([native, docker], defaultName: configuration.defaultDriver)
     }
 
     /// Bootstraps the global `MetricsSystem` with a Prometheus factory and returns the

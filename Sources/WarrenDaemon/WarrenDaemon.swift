@@ -16,14 +16,17 @@ public struct WarrenDaemon: Sendable {
     public let drivers: DriverRegistry
     public let metrics: DaemonMetrics
     let logger: Logger
+    /// The image store, when made before the daemon (the drivers share it); else `run` makes one.
+    let images: ImageStore?
     /// Uids allowed on the Unix socket; nil means this process's uid and root. Tests narrow it.
     var allowedPeerUIDs: Set<uid_t>?
 
     /// A daemon over `drivers` (see `defaultDrivers(configuration:logger:)` for the real ones).
-    public init(configuration: DaemonConfiguration, drivers: DriverRegistry,
+    public init(configuration: DaemonConfiguration, drivers: DriverRegistry, images: ImageStore? = nil,
                 metrics: DaemonMetrics = DaemonMetrics(), logger: Logger) {
         self.configuration = configuration
         self.drivers = drivers
+        self.images = images
         self.metrics = metrics
         self.logger = logger
     }
@@ -37,7 +40,7 @@ public struct WarrenDaemon: Sendable {
         let token = try checkListenerSecurity()
         try Self.makeDirectory(config.dataRoot)
         let store = try WarrenStore(path: config.dataRoot + "/warren.db", logger: logger)
-        let images = try ImageStore(dataRoot: config.dataRoot, logger: logger)
+        let images = try self.images ?? ImageStore(dataRoot: config.dataRoot, logger: logger)
         let manager = SandboxManager(store: store, drivers: drivers, metrics: metrics, images: images, logger: logger)
         await manager.reconcile()
         let registry = RegistryClient(options: RegistryOptions(insecureRegistries: Set(config.insecureRegistries)), logger: logger)

@@ -85,6 +85,9 @@ public actor NativeDriver: RuntimeDriver {
             throw WarrenError(.invalidArgument, "unknown capability '\(cap)'")
         }
         if rootless { try Self.checkRootlessLimits(spec.limits) }
+        guard spec.network == .none else {
+            throw WarrenError(.unsupported, "the native driver offers network 'none' only; network '\(spec.network.rawValue)' needs the docker driver")
+        }
         let b = bundle(id)
         do {
             try prepareSandboxesDirectory()

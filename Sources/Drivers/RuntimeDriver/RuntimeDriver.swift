@@ -19,6 +19,9 @@ public protocol RuntimeDriver: Sendable {
     /// Limits applied where a spec leaves one unset; only limits the driver enforces.
     var defaultLimits: ResourceLimits { get }
 
+    /// Where the driver's images come from.
+    var imageSource: DriverImageSource { get }
+
     /// Prepares everything a sandbox needs without starting a process. On failure
     /// nothing is left behind.
     func create(id: String, spec: SandboxSpec) async throws
@@ -58,6 +61,8 @@ public protocol RuntimeDriver: Sendable {
 extension RuntimeDriver {
     public var defaultLimits: ResourceLimits { .defaults }
 
+    public var imageSource: DriverImageSource { .unpackedByDaemon }
+
     public func exec(id: String, request: ExecRequest) async throws -> ExecSession {
         throw WarrenError(.unsupported, "driver \(name) does not support exec")
     }
@@ -85,6 +90,15 @@ public struct AttachSession: Sendable {
                 detach: @escaping @Sendable () async -> Void) {
         self.writeStdin = writeStdin; self.closeStdin = closeStdin; self.resize = resize; self.detach = detach
     }
+}
+
+/// Who turns a sandbox's image reference into something to run.
+public enum DriverImageSource: Sendable, Equatable {
+    /// The daemon resolves the image in Warren's store, unpacks its layers and applies
+    /// its config to the spec (`SandboxSpec.resolvedImage`) before `create`.
+    case unpackedByDaemon
+    /// The driver gets the reference as given and finds the image itself (Docker's store).
+    case resolvedByDriver
 }
 
 public struct DriverAvailability: Sendable, Equatable {

@@ -1,0 +1,87 @@
+import WarrenCore
+
+/// How a sandbox spec becomes a Docker container: the hardened defaults and the names
+/// and labels that tie every Docker object to its sandbox and to this daemon.
+public enum DockerContainerPlan {
+    /// Label holding the sandbox id on every container and network Warren makes.
+    public static let sandboxLabel = "warren.sandbox"
+    /// Label naming the daemon (its data root) that owns the object.
+    public static let ownerLabel = "warren.owner"
+    /// Label holding the sandbox's wall-clock limit, so a re-adopted sandbox keeps it.
+    public static let timeoutLabel = "warren.timeout"
+
+    /// Container and network name of a sandbox.
+    public static func name(_ id: String) -> String { "warren-\(id)" }
+
+    /// Size of the log Docker keeps per container: two files of 64 MiB.
+    static let logConfig = DockerLogConfig(type: "json-file", config: ["max-size": "64m", "max-file": "2"])
+
+    /// The container for `spec`, running `image` (an id Docker knows), on `network`
+    /// (`none`, or the sandbox's own network's name).
+    public static func containerConfig(id: String, spec: SandboxSpec, image: String, owner: String,
+                                       network: String) -> DockerContainerConfig {
+        var config = DockerContainerConfig(Image: image)
+        config.Cmd = spec.command.isEmpty ? nil : spec.command
+        config.Env = spec.env
+        config.WorkingDir = spec.workdir
+        config.User = spec.user
+        config.Hostname = spec.hostname ?? String(id.prefix(12))
+        var labels = spec.labels.filter { !$0.key.hasPrefix("warren.") }
+        labels[sandboxLabel] = id
+        labels[ownerLabel] = owner
+        if let timeout = spec.limits.timeoutSeconds { labels[timeoutLabel] = "\(timeout)" }
+        config.Labels = labels
+        config.Tty = spec.tty
+        config.OpenStdin = spec.stdin || spec.tty
+        config.StdinOnce = false
+        config.AttachStdin = false
+        config.AttachStdout = false
+        config.AttachStderr = false
+
+        var host = DockerHostConfig()
+        host.CapDrop = ["ALL"]
+        host.CapAdd = spec.capAdd.isEmpty ? nil : spec.capAdd.map(normalizedCapability)
+        host.SecurityOpt = ["no-new-privileges:true"]
+        host.Privileged = false
+        host.Init = true
+        host.ReadonlyRootfs = spec.readOnlyRootfs
+        host.NetworkMode = network
+        host.IpcMode = "private"
+        host.Memory = spec.limits.memoryBytes
+        // No swap on top of the memory limit.
+        host.MemorySwap = spec.limits.memoryBytes
+        host.NanoCpus = spec.limits.cpus.map { Int64(($0 * 1e9).rounded()) }
+        host.PidsLimit = spec.limits.pids.map(Int64.init)
+        var ulimits: [DockerUlimit] = []
+        if let files = spec.limits.openFiles { ulimits.append(DockerUlimit("nofile", Int64(files))) }
+        if let size = spec.limits.fileSizeBytes { ulimits.append(DockerUlimit("fsize", size)) }
+        host.Ulimits = ulimits.isEmpty ? nil : ulimits
+        host.Mounts = spec.mounts.isEmpty ? nil
+            : spec.mounts.map { DockerMount(source: $0.source, target: $0.destination, readOnly: $0.readOnly) }
+        // As in a native sandbox: a private, writable /tmp even on a read-only root.
+        host.Tmpfs = ["/tmp": "rw,nosuid,nodev,mode=1777"]
+        host.LogConfig = logConfig
+        host.AutoRemove = false
+        config.HostConfig = host
+        return config
+    }
+
+    /// The sandbox's own network: internal (no gateway route out), no address of the
+    /// host's on its bridge, no traffic between its members.
+    public static func networkConfig(id: String, owner: String) -> DockerNetworkConfig {
+        DockerNetworkConfig(
+            Name: name(id), Driver: "bridge", Internal: true, CheckDuplicate: true, Attachable: false,
+            EnableIPv6: false, Labels: [sandboxLabel: id, ownerLabel: owner],
+            Options: [
+                "com.docker.network.bridge.inhibit_ipv4": "true",
+                "com.docker.network.bridge.enable_icc": "false",
+                "com.docker.network.bridge.enable_ip_masquerade": "false",
+            ])
+    }
+
+    /// `NET_BIND_SERVICE` and `cap_net_bind_service` both as `CAP_NET_BIND_SERVICE`.
+    static func normalizedCapability(_ name: String) -> String {
+        let upper = name.uppercased()
+        return upper.hasPrefix("CAP_") ? upper : "CAP_" + upper
+    }
+}

@@ -1,0 +1,208 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Logging
+import RuntimeDriver
+import WarrenCore
+
+/// Runs sandboxes as Docker containers through the Engine API, hardened by default:
+/// no capabilities, no-new-privileges under Docker's default seccomp profile, memory,
+/// CPU and process limits, an init, no network (or a network of the sandbox's own with
+/// no route out), every object labelled with its sandbox and this daemon.
+///
+/// The driver keeps no state of its own: the containers and their labels are the
+/// state, so a restarted daemon finds its sandboxes through `list` and `inspect`.
+public actor DockerDriver: RuntimeDriver {
+    public nonisolated let name = "docker"
+    public nonisolated var imageSource: DriverImageSource { .resolvedByDriver }
+    let endpoint: DockerEndpoint
+    /// Value of the owner label: which daemon (data root) made an object.
+    public nonisolated let owner: String
+    let localImages: (any LocalImageSource)?
+    let logger: Logger
+    private var client: DockerClient?
+
+    /// - Parameters:
+    ///   - owner: tells this daemon's containers from those of another daemon on the same engine.
+    ///   - localImages: Warren's own image store, for images Docker does not have.
+    public init(endpoint: DockerEndpoint, owner: String, localImages: (any LocalImageSource)? = nil, logger: Logger) {
+        self.endpoint = endpoint
+        self.owner = owner
+        self.localImages = localImages
+        self.logger = logger
+    }
+
+    /// The engine's client, connecting (and negotiating the API version) on first use
+    /// and again after a failure.
+    func engine() async throws -> DockerClient {
+        if let client { return client }
+        let connected = try await DockerClient.connect(endpoint, logger: logger)
+        client = connected
+        return connected
+    }
+
+    public func availability() async -> DriverAvailability {
+        do {
+            let engine = try await engine()
+            return DriverAvailability(available: true, detail: "Docker \(engine.engineVersion) (API \(engine.apiVersion)) at \(endpoint)")
+        } catch {
+            client = nil
+            return DriverAvailability(available: false, detail: WarrenError.wrap(error).message)
+        }
+    }
+
+    nonisolated func container(_ id: String) -> String { DockerContainerPlan.name(id) }
+    nonisolated var ownerLabels: [String: String] { [DockerContainerPlan.ownerLabel: owner] }
+
+    // MARK: - Create and start
+
+    public func create(id: String, spec: SandboxSpec) async throws {
+        guard spec.rootfs == nil, let reference = spec.image else {
+            throw WarrenError(.invalidArgument, "the docker driver runs images: give an IMAGE instead of --rootfs")
+        }
+        let engine = try await engine()
+        let image = try await ensureImage(reference, engine: engine)
+        var network = "none"
+        if spec.network == .internal {
+            _ = try await engine.createNetwork(DockerContainerPlan.networkConfig(id: id, owner: owner))
+            network = container(id)
+        }
+        let config = DockerContainerPlan.containerConfig(id: id, spec: spec, image: image, owner: owner, network: network)
+        do {
+            let created = try await engine.createContainer(name: container(id), config)
+            for warning in created.Warnings ?? [] {
+                logger.warning("docker: \(warning)", metadata: ["sandbox": "\(id.prefix(12))"])
+            }
+        } catch {
+            // Nothing half made stays behind: not the network, not a container Docker
+            // may have registered before failing.
+            _ = try? await engine.removeContainer(container(id))
+            if network != "none" { _ = try? await engine.removeNetwork(network) }
+            throw error
+        }
+    }
+
+    public func start(id: String) async throws -> DriverRunInfo {
+        let engine = try await engine()
+        try await engine.startContainer(container(id))
+        guard let state = try await engine.inspectContainer(container(id))?.State else {
+            throw WarrenError(.notFound, "the container of sandbox \(id.prefix(12)) disappeared while starting")
+        }
+        return DriverRunInfo(pid: state.Pid ?? 0)
+    }
+
+    // MARK: - Wait, stop, remove
+
+    /// Waits for the container to stop, enforcing the sandbox's wall-clock limit from
+    /// its start (so a re-adopted sandbox keeps its deadline).
+    public func wait(id: String) async throws -> DriverExit {
+        let engine = try await engine()
+        let name = container(id)
+        guard let before = try await engine.inspectContainer(name) else { return Self.removedExit(code: nil) }
+        var timedOut = false
+        if let limit = before.Config?.Labels?[DockerContainerPlan.timeoutLabel].flatMap(Double.init),
+           let started = before.State.StartedAt.flatMap({ DockerLogDecoder.parseTimestamp(Array($0.utf8)) }) {
+            let deadline = Double(started) / 1e9 + limit
+            timedOut = try await waitOrDeadline(name, engine: engine, until: deadline)
+        }
+        let result: DockerWaitResult?
+        do {
+            result = try await engine.waitContainer(name)
+        } catch let error as WarrenError where error.code == .notFound {
+            result = nil
+        }
+        guard let after = try await engine.inspectContainer(name) else {
+            return Self.removedExit(code: result.map { Int32(truncatingIfNeeded: $0.StatusCode) })
+        }
+        let code = after.State.ExitCode ?? result.map { Int32(truncatingIfNeeded: $0.StatusCode) } ?? 137
+        if timedOut { return DriverExit(exitCode: code, reason: "timeout", error: "killed after the sandbox's time limit") }
+        if after.State.OOMKilled == true {
+            return DriverExit(exitCode: code, reason: "killed", error: "out of memory: the sandbox reached its memory limit")
+        }
+        if let message = after.State.Error, !message.isEmpty {
+            return DriverExit(exitCode: code, reason: "failed", error: "docker: \(message)")
+        }
+        return DriverExit(exitCode: code, reason: "exited")
+    }
+
+    /// Waits until the container stops or the deadline (seconds since 1970) passes; at
+    /// the deadline the container is killed and true returned.
+    private func waitOrDeadline(_ name: String, engine: DockerClient, until deadline: Double) async throws -> Bool {
+        let remaining = deadline - Date().timeIntervalSince1970
+        if remaining > 0 {
+            let stoppedFirst = await withTaskGroup(of: Bool.self) { group in
+                group.addTask { (try? await engine.waitContainer(name)) != nil }
+                group.addTask { try? await Task.sleep(for: .seconds(remaining)); return false }
+                let first = await group.next() ?? false
+                group.cancelAll()
+                return first
+            }
+            if stoppedFirst { return false }
+        }
+        guard try await engine.inspectContainer(name)?.State.Running == true else { return false }
+        try? await engine.killContainer(name, signal: SIGKILL)
+        return true
+    }
+
+    /// The exit of a sandbox whose container was removed behind Warren's back.
+    static func removedExit(code: Int32?) -> DriverExit {
+        DriverExit(exitCode: code ?? 137, reason: "lost", error: "the container was removed outside Warren")
+    }
+
+    /// SIGTERM, then SIGKILL after `grace` (whole seconds, rounded up; zero kills at once).
+    public func stop(id: String, grace: Duration) async throws {
+        let engine = try await engine()
+        do {
+            if grace <= .zero {
+                try await engine.killContainer(container(id), signal: SIGKILL)
+            } else {
+                let seconds = Int((Double(grace.components.seconds) + Double(grace.components.attoseconds) / 1e18).rounded(.up))
+                try await engine.stopContainer(container(id), seconds: seconds)
+            }
+        } catch let error as WarrenError where error.code == .notFound || error.code == .conflict {
+            // Gone already, or not running: nothing to stop.
+        }
+    }
+
+    /// Removes the container (killing it if it runs) and the sandbox's network.
+    public func remove(id: String) async throws {
+        let engine = try await engine()
+        try await engine.removeContainer(container(id))
+        try await engine.removeNetwork(container(id))
+    }
+
+    // MARK: - State
+
+    public func inspect(id: String) async throws -> DriverStatus {
+        guard let c = try await engine().inspectContainer(container(id)) else {
+            // Removed behind Warren's back: the sandbox ended, Warren never saw how.
+            return .exited(Self.removedExit(code: nil))
+        }
+        switch c.State.Status {
+        case "created":
+            return .created
+        case "running", "paused", "restarting":
+            return .running(pid: c.State.Pid ?? 0)
+        default:
+            let code = c.State.ExitCode ?? 137
+            if c.State.OOMKilled == true {
+                return .exited(DriverExit(exitCode: code, reason: "killed", error: "out of memory: the sandbox reached its memory limit"))
+            }
+            return .exited(DriverExit(exitCode: code, reason: "exited"))
+        }
+    }
+
+    /// Sandboxes this daemon has containers or networks for.
+    public func list() async throws -> [String] {
+        let engine = try await engine()
+        var ids = Set<String>()
+        for c in try await engine.listContainers(labels: ownerLabels) {
+            if let id = c.Labels?[DockerContainerPlan.sandboxLabel] { ids.insert(id) }
+        }
+        for n in try await engine.listNetworks(labels: ownerLabels) {
+            if let id = n.Labels?[DockerContainerPlan.sandboxLabel] { ids.insert(id) }
+        }
+        return ids.sorted()
+    }
+}
