@@ -110,7 +110,7 @@ public final class TestRegistry: @unchecked Sendable {
     }
 
     /// A port the kernel just handed out and took back.
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var addr = loopback(port: 0)
@@ -122,7 +122,7 @@ public final class TestRegistry: @unchecked Sendable {
         return Int(UInt16(bigEndian: addr.sin_port))
     }
 
-    static func accepts(_ port: Int) -> Bool {
+    public static func accepts(_ port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var addr = loopback(port: port)

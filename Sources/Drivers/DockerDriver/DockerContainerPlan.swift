@@ -33,7 +33,8 @@ public enum DockerContainerPlan {
         config.Labels = labels
         config.Tty = spec.tty
         config.OpenStdin = spec.stdin || spec.tty
-        config.StdinOnce = false
+        // As `docker run -i`: the end of the first attached input is the end of stdin.
+        config.StdinOnce = spec.stdin
         config.AttachStdin = false
         config.AttachStdout = false
         config.AttachStderr = false

@@ -112,12 +112,14 @@ public actor DockerDriver: RuntimeDriver {
         } catch let error as WarrenError where error.code == .notFound {
             result = nil
         }
-        guard let after = try await engine.inspectContainer(name) else {
+        // `docker rm -f` marks the container as being removed before it kills it.
+        guard let after = try await engine.inspectContainer(name), after.State.Status != "removing" else {
             return Self.removedExit(code: result.map { Int32(truncatingIfNeeded: $0.StatusCode) })
         }
         let code = after.State.ExitCode ?? result.map { Int32(truncatingIfNeeded: $0.StatusCode) } ?? 137
         if timedOut { return DriverExit(exitCode: code, reason: "timeout", error: "killed after the sandbox's time limit") }
-        if after.State.OOMKilled == true {
+        // Docker flags any OOM kill in the container; it ended the sandbox only if the main process died of it.
+        if after.State.OOMKilled == true && code == 137 {
             return DriverExit(exitCode: code, reason: "killed", error: "out of memory: the sandbox reached its memory limit")
         }
         if let message = after.State.Error, !message.isEmpty {
@@ -186,7 +188,7 @@ public actor DockerDriver: RuntimeDriver {
             return .running(pid: c.State.Pid ?? 0)
         default:
             let code = c.State.ExitCode ?? 137
-            if c.State.OOMKilled == true {
+            if c.State.OOMKilled == true && code == 137 {
                 return .exited(DriverExit(exitCode: code, reason: "killed", error: "out of memory: the sandbox reached its memory limit"))
             }
             return .exited(DriverExit(exitCode: code, reason: "exited"))
