@@ -118,6 +118,10 @@ let package = Package(
             "ImageStore", "WarrenCore", "LinuxSupport", "CLinux", "WarrenTestSupport",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .testTarget(name: "DockerDriverTests", dependencies: [
+            "DockerDriver", "WarrenCore", "LinuxSupport", "WarrenTestSupport",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "IntegrationTests", dependencies: ["WarrenClient", "WarrenCore", "LinuxSupport", "NativeDriver", "ImageStore", "WarrenTestSupport"]),
     ]
 )

@@ -1,0 +1,70 @@
+import DockerDriver
+import Testing
+import WarrenCore
+
+@Suite("Docker container plan")
+struct DockerContainerPlanTests {
+    let id = String(repeating: "a1", count: 32)
+
+    @Test("every container is hardened whatever the spec: no capabilities, no new privileges, init, no network")
+    func hardenedDefaults() {
+        let spec = SandboxSpec(image: "busybox", command: ["sh"], limits: ResourceLimits.defaults)
+        let config = DockerContainerPlan.containerConfig(id: id, spec: spec, image: "sha256:abc", owner: "warren", network: "none")
+        let host = try! #require(config.HostConfig)
+        #expect(host.CapDrop == ["ALL"] && host.CapAdd == nil)
+        #expect(host.SecurityOpt == ["no-new-privileges:true"])
+        #expect(host.Privileged == false && host.Init == true && host.IpcMode == "private")
+        #expect(host.NetworkMode == "none")
+        #expect(host.Memory == 2 << 30 && host.MemorySwap == 2 << 30 && host.PidsLimit == 1024)
+        #expect(host.Ulimits == [DockerUlimit("nofile", 4096)])
+        #expect(host.ReadonlyRootfs == false && host.Tmpfs?["/tmp"] != nil)
+        #expect(host.LogConfig?.Config?["max-size"] == "64m")
+        #expect(config.Image == "sha256:abc" && config.Cmd == ["sh"] && config.Hostname == String(id.prefix(12)))
+        #expect(config.Labels == ["warren.sandbox": id, "warren.owner": "warren"])
+        #expect(config.OpenStdin == false && config.StdinOnce == false && config.Tty == false)
+    }
+
+    @Test("the spec's choices map to Docker's fields; users cannot forge Warren's labels")
+    func specFields() {
+        var spec = SandboxSpec(image: "busybox", command: [], env: ["A=b"], workdir: "/w", user: "1000:1000",
+                               mounts: [MountSpec(source: "/src", destination: "/dst", readOnly: true)],
+                               limits: ResourceLimits(memoryBytes: 64 << 20, cpus: 1.5, pids: 10, openFiles: 100,
+                                                      fileSizeBytes: 1 << 20, timeoutSeconds: 30),
+                               readOnlyRootfs: true, capAdd: ["net_bind_service", "CAP_CHOWN"], tty: true, stdin: true,
+                               hostname: "agent", labels: ["team": "a", "warren.sandbox": "forged", "warren.owner": "x"])
+        spec.network = .internal
+        let config = DockerContainerPlan.containerConfig(id: id, spec: spec, image: "img", owner: "me", network: "warren-\(id)")
+        let host = try! #require(config.HostConfig)
+        #expect(config.Cmd == nil, "no command: the image's own")
+        #expect(config.Env == ["A=b"] && config.WorkingDir == "/w" && config.User == "1000:1000" && config.Hostname == "agent")
+        #expect(config.Labels == ["team": "a", "warren.sandbox": id, "warren.owner": "me", "warren.timeout": "30.0"])
+        #expect(config.Tty == true && config.OpenStdin == true && config.StdinOnce == true)
+        #expect(host.CapAdd == ["CAP_NET_BIND_SERVICE", "CAP_CHOWN"] && host.CapDrop == ["ALL"])
+        #expect(host.NanoCpus == 1_500_000_000 && host.Memory == 64 << 20 && host.PidsLimit == 10)
+        #expect(host.Ulimits == [DockerUlimit("nofile", 100), DockerUlimit("fsize", 1 << 20)])
+        #expect(host.Mounts == [DockerMount(source: "/src", target: "/dst", readOnly: true)])
+        #expect(host.ReadonlyRootfs == true && host.NetworkMode == "warren-\(id)")
+    }
+
+    @Test("a sandbox's network is internal, has no host address, no traffic between members, and is labelled")
+    func network() {
+        let n = DockerContainerPlan.networkConfig(id: id, owner: "me")
+        #expect(n.Name == "warren-\(id)" && n.Internal && n.Driver == "bridge" && !n.EnableIPv6 && !n.Attachable)
+        #expect(n.Options["com.docker.network.bridge.inhibit_ipv4"] == "true")
+        #expect(n.Options["com.docker.network.bridge.enable_icc"] == "false")
+        #expect(n.Labels == ["warren.sandbox": id, "warren.owner": "me"])
+    }
+
+    @Test("DOCKER_HOST: unix sockets only; API version: the engine's, capped at ours, refused when too old")
+    func endpointAndVersion() throws {
+        #expect(try DockerEndpoint.fromEnvironment([:]).socketPath == "/var/run/docker.sock")
+        #expect(try DockerEndpoint.fromEnvironment(["DOCKER_HOST": "unix:///run/d.sock"]).socketPath == "/run/d.sock")
+        #expect(throws: WarrenError.self) { try DockerEndpoint.fromEnvironment(["DOCKER_HOST": "tcp://10.0.0.1:2375"]) }
+        #expect(throws: WarrenError.self) { try DockerEndpoint(dockerHost: "unix://relative") }
+        #expect(try DockerAPIVersion.negotiate(server: "1.41", serverMinimum: "1.12") == "1.41")
+        #expect(try DockerAPIVersion.negotiate(server: "1.50", serverMinimum: "1.24") == DockerAPIVersion.maximum)
+        #expect(throws: WarrenError.self) { try DockerAPIVersion.negotiate(server: "1.39", serverMinimum: "1.12") }
+        #expect(throws: WarrenError.self) { try DockerAPIVersion.negotiate(server: "1.60", serverMinimum: "1.50") }
+        #expect(DockerAPIVersion.compare("1.9", "1.10") < 0 && DockerAPIVersion.compare("1.41", "1.41") == 0)
+    }
+}
