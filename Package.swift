@@ -98,7 +98,9 @@ let package = Package(
         // MARK: - Executables
         .executableTarget(name: "warren", dependencies: ["WarrenCLI"], swiftSettings: strict),
         .executableTarget(name: "warren-sandbox", dependencies: ["NativeSandbox"], swiftSettings: strict),
-        .executableTarget(name: "warren-bench-start", path: "Benchmarks/StartLatency", swiftSettings: strict),
+        .target(name: "BenchSupport", path: "Benchmarks/BenchSupport", swiftSettings: strict),
+        .executableTarget(name: "warren-bench-start", dependencies: ["BenchSupport"], path: "Benchmarks/StartLatency", swiftSettings: strict),
+        .executableTarget(name: "warren-bench-docker", dependencies: ["BenchSupport"], path: "Benchmarks/DockerStart", swiftSettings: strict),
         .executableTarget(name: "warren-bench-pull", path: "Benchmarks/PullThroughput", exclude: ["make-image.py"],
                           swiftSettings: strict),
 
