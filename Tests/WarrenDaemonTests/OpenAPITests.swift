@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import WarrenCore
 @testable import WarrenDaemon
 
 @Suite("OpenAPI document")
@@ -35,6 +36,14 @@ struct OpenAPITests {
         #expect(documented.count >= 12)
         #expect(documented.subtracting(served).isEmpty, "documented but not served: \(documented.subtracting(served).sorted())")
         #expect(served.subtracting(documented).isEmpty, "served but not documented: \(served.subtracting(documented).sorted())")
+    }
+
+    @Test func networkPoliciesAreDocumented() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let text = try String(contentsOf: root.appendingPathComponent("api/openapi.yaml"), encoding: .utf8)
+        let line = try #require(text.split(separator: "\n").first { $0.contains("network: { type: string, enum: [") })
+        let listed = line.split(separator: "[")[1].split(separator: "]")[0].split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        #expect(listed == NetworkMode.allCases.map(\.rawValue))
     }
 
     @Test func parserFindsKnownRoutes() throws {
