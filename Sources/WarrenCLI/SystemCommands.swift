@@ -3,9 +3,10 @@ import Foundation
 import WarrenClient
 import WarrenCore
 
-/// `warren info [--json]`.
+/// `warren info [--json]`, also `warren status`.
 struct InfoCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "info", abstract: "Show the daemon and its drivers.")
+    static let configuration = CommandConfiguration(commandName: "info", abstract: "Show the daemon and its drivers.",
+                                                    aliases: ["status"])
 
     @OptionGroup var client: ClientOptions
     @Flag(help: "Print JSON.")

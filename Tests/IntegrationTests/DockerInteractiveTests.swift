@@ -62,6 +62,31 @@ struct DockerInteractiveTests {
         #expect(await t.waitForExit() == 4, "\(t.text)")
     }
 
+    @Test("run -it: the main process on a terminal with the window size, resize, Ctrl-C and exit code; --rm leaves nothing")
+    func runTerminal() async throws {
+        let (d, owner) = try DockerDriverTests.daemon()
+        defer { TestDocker.removeLabelled(owner); d.cleanUp() }
+        let t = try TerminalSession(BuiltProducts.cli, ["run", "--rm", "-it", "--driver", "docker", try TestDocker.testImage(), "--", "/bin/sh"],
+                                    environment: ["WARREN_HOST=unix://" + d.socket, "TERM=xterm", "PATH=/usr/bin:/bin"],
+                                    rows: 33, cols: 101)
+        defer { t.close() }
+        t.type("stty size\n")
+        #expect(await t.waitFor("33 101"), "\(t.text)")
+        t.resize(rows: 44, cols: 120)
+        try await Task.sleep(for: .milliseconds(300))
+        t.type("stty size\n")
+        #expect(await t.waitFor("44 120"), "window change did not reach the container: \(t.text)")
+        t.type("sleep 100; echo sl''ept\n")
+        try await Task.sleep(for: .milliseconds(400))
+        t.type([0x03])
+        t.type("echo after-$((6*7))\n")
+        #expect(await t.waitFor("after-42", seconds: 5), "Ctrl-C did not interrupt: \(t.text)")
+        t.type("exit 6\n")
+        #expect(await t.waitForExit() == 6, "\(t.text)")
+        #expect(try d.cli(["ps", "-a", "-q"]).stdout.isEmpty)
+        #expect(try TestDocker.docker(["ps", "-aq", "--filter", "label=\(owner)"]).isEmpty, "--rm left a container")
+    }
+
     @Test("run -i feeds the main process; logs -f follows to the end")
     func attachAndLogs() async throws {
         let (d, owner) = try DockerDriverTests.daemon()

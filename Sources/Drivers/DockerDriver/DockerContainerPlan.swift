@@ -9,6 +9,8 @@ public enum DockerContainerPlan {
     public static let ownerLabel = "warren.owner"
     /// Label holding the sandbox's wall-clock limit, so a re-adopted sandbox keeps it.
     public static let timeoutLabel = "warren.timeout"
+    /// Label holding the terminal's first size (`ROWSxCOLS`), applied once the container runs.
+    public static let consoleSizeLabel = "warren.console-size"
 
     /// Container and network name of a sandbox.
     public static func name(_ id: String) -> String { "warren-\(id)" }
@@ -30,6 +32,7 @@ public enum DockerContainerPlan {
         labels[sandboxLabel] = id
         labels[ownerLabel] = owner
         if let timeout = spec.limits.timeoutSeconds { labels[timeoutLabel] = "\(timeout)" }
+        if spec.tty, let size = spec.consoleSize { labels[consoleSizeLabel] = "\(size.rows)x\(size.cols)" }
         config.Labels = labels
         config.Tty = spec.tty
         config.OpenStdin = spec.stdin || spec.tty

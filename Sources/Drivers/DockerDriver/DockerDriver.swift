@@ -86,10 +86,15 @@ public actor DockerDriver: RuntimeDriver {
     public func start(id: String) async throws -> DriverRunInfo {
         let engine = try await engine()
         try await engine.startContainer(container(id))
-        guard let state = try await engine.inspectContainer(container(id))?.State else {
+        guard let started = try await engine.inspectContainer(container(id)) else {
             throw WarrenError(.notFound, "the container of sandbox \(id.prefix(12)) disappeared while starting")
         }
-        return DriverRunInfo(pid: state.Pid ?? 0)
+        // The engine's create takes no terminal size before API 1.42: set it now.
+        if let size = started.Config?.Labels?[DockerContainerPlan.consoleSizeLabel]?.split(separator: "x"),
+           size.count == 2, let rows = UInt16(size[0]), let cols = UInt16(size[1]) {
+            try? await engine.resizeContainer(started.Id, rows: rows, cols: cols)
+        }
+        return DriverRunInfo(pid: started.State.Pid ?? 0)
     }
 
     // MARK: - Wait, stop, remove
