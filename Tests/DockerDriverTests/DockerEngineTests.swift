@@ -17,7 +17,7 @@ struct DockerEngineTests {
     @Test("the API version is negotiated from /version; Docker's error messages come through")
     func versionAndErrors() async throws {
         let engine = try await Self.client()
-        let server = try TestDocker.docker(["version", "--format", "{{.Server.APIVersion}}"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        let server = try await TestDocker.docker(["version", "--format", "{{.Server.APIVersion}}"]).trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(engine.apiVersion == (DockerAPIVersion.compare(server, DockerAPIVersion.maximum) < 0 ? server : DockerAPIVersion.maximum))
         #expect(try await engine.inspectContainer("warren-no-such-container") == nil)
         await #expect(throws: WarrenError.self) { try await engine.startContainer("warren-no-such-container") }
@@ -92,7 +92,7 @@ struct DockerEngineTests {
         let known = try #require(try await engine.inspectImage(image))
         #expect(try await engine.listImages().contains { $0.Id == known.Id })
         let tag = "warren-test/retag:\(id.prefix(8))"
-        try TestDocker.docker(["tag", image, tag])
+        try await TestDocker.docker(["tag", image, tag])
         try await engine.removeImage(tag)
         #expect(try await engine.inspectImage(tag) == nil)
         #expect(try await engine.inspectImage(image) != nil, "removing a tag keeps the image")

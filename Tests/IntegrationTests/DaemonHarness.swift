@@ -99,6 +99,13 @@ final class DaemonHarness: @unchecked Sendable {
         return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
     }
 
+    /// `cli` on a thread of its own, for async tests: a CLI run must not hold one of the
+    /// few threads of Swift's cooperative pool.
+    @discardableResult
+    func run(_ args: [String], stdin: String? = nil) async throws -> Result {
+        try await runBlocking { try self.cli(args, stdin: stdin) }
+    }
+
     /// The docker config.json the daemon reads registry logins from (none at first).
     var registryLogins: String { dir + "/registry-logins.json" }
 

@@ -15,29 +15,29 @@ struct DockerDriverTests {
         return (d, "warren.owner=" + NativeDriver.cgroupParent(dataRoot: d.dataRoot))
     }
 
-    static func sandboxID(_ d: DaemonHarness, _ name: String) throws -> String {
-        let info = try WarrenJSON.decoder().decode(SandboxInfo.self, from: Data(try d.cli(["inspect", name]).stdout.utf8))
+    static func sandboxID(_ d: DaemonHarness, _ name: String) async throws -> String {
+        let info = try WarrenJSON.decoder().decode(SandboxInfo.self, from: Data(try await d.run(["inspect", name]).stdout.utf8))
         return info.id
     }
 
-    static func info(_ d: DaemonHarness, _ name: String) throws -> SandboxInfo {
-        try WarrenJSON.decoder().decode(SandboxInfo.self, from: Data(try d.cli(["inspect", name]).stdout.utf8))
+    static func info(_ d: DaemonHarness, _ name: String) async throws -> SandboxInfo {
+        try WarrenJSON.decoder().decode(SandboxInfo.self, from: Data(try await d.run(["inspect", name]).stdout.utf8))
     }
 
     /// Containers and networks Docker holds for a sandbox.
-    static func dockerObjects(_ id: String) throws -> (containers: String, networks: String) {
-        (try TestDocker.docker(["ps", "-aq", "--filter", "label=warren.sandbox=\(id)"]),
-         try TestDocker.docker(["network", "ls", "-q", "--filter", "label=warren.sandbox=\(id)"]))
+    static func dockerObjects(_ id: String) async throws -> (containers: String, networks: String) {
+        (try await TestDocker.docker(["ps", "-aq", "--filter", "label=warren.sandbox=\(id)"]),
+         try await TestDocker.docker(["network", "ls", "-q", "--filter", "label=warren.sandbox=\(id)"]))
     }
 
     @Test("run --driver docker: output, exit code, and docker inspect shows every hardening field")
-    func hardenedContainer() throws {
+    func hardenedContainer() async throws {
         let (d, owner) = try Self.daemon()
         defer { TestDocker.removeLabelled(owner); d.cleanUp() }
         let image = try TestDocker.testImage()
         let script = "grep -E '^(Cap|NoNewPrivs|Seccomp:)' /proc/self/status; id -u; echo A=$A; touch /etc/x 2>&1; "
             + "touch /tmp/y && echo tmp-ok; ulimit -n; cat /proc/net/dev | tail -n +3 | cut -d: -f1; echo err >&2; exit 5"
-        let r = try d.cli(["run", "--driver", "docker", "--name", "hard", "--memory", "96m", "--cpus", "0.5",
+        let r = try await d.run(["run", "--driver", "docker", "--name", "hard", "--memory", "96m", "--cpus", "0.5",
                            "--pids-limit", "64", "--nofile", "256", "--read-only", "-u", "1000:1000", "-e", "A=b",
                            image, "--", "/bin/sh", "-c", script])
         #expect(r.status == 5, "exit code as Docker reports it: \(r.stderr)")
@@ -52,7 +52,7 @@ struct DockerDriverTests {
         #expect(lines.contains("lo") && !lines.contains("eth0"), "network none has loopback only: \(r.stdout)")
         #expect(r.stderr.contains("err"))
 
-        let id = try Self.sandboxID(d, "hard")
+        let id = try await Self.sandboxID(d, "hard")
         let format = [
             "{{json .HostConfig.CapDrop}}", "{{json .HostConfig.SecurityOpt}}", "{{.HostConfig.PidsLimit}}",
             "{{.HostConfig.Memory}}", "{{.HostConfig.MemorySwap}}", "{{.HostConfig.NanoCpus}}",
@@ -60,28 +60,28 @@ struct DockerDriverTests {
             "{{.HostConfig.Privileged}}", "{{.HostConfig.IpcMode}}", "{{range .HostConfig.Ulimits}}{{.Name}}={{.Soft}}/{{.Hard}}{{end}}",
             "{{index .Config.Labels \"warren.sandbox\"}}", "{{.State.ExitCode}}",
         ].joined(separator: "|")
-        let fields = try TestDocker.inspect("warren-\(id)", format).split(separator: "|").map(String.init)
+        let fields = try await TestDocker.inspect("warren-\(id)", format).split(separator: "|").map(String.init)
         #expect(fields == [
             "[\"ALL\"]", "[\"no-new-privileges:true\"]", "64", "\(96 << 20)", "\(96 << 20)", "500000000", "true", "true",
             "1000:1000", "none", "false", "private", "nofile=256/256", id, "5",
         ])
         // The engine's own security options: its default seccomp profile, not unconfined.
-        #expect(try TestDocker.docker(["info", "--format", "{{json .SecurityOptions}}"]).contains("name=seccomp,profile=default"))
+        #expect(try await TestDocker.docker(["info", "--format", "{{json .SecurityOptions}}"]).contains("name=seccomp,profile=default"))
 
-        let report = try JSONSerialization.jsonObject(with: Data(try d.cli(["info", "--json"]).stdout.utf8)) as? [String: Any]
+        let report = try JSONSerialization.jsonObject(with: Data(try await d.run(["info", "--json"]).stdout.utf8)) as? [String: Any]
         let docker = (report?["drivers"] as? [[String: Any]])?.first { $0["name"] as? String == "docker" }
         #expect(docker?["available"] as? Bool == true, "\(String(describing: docker))")
 
-        #expect(try d.cli(["rm", "hard"]).status == 0)
-        let left = try Self.dockerObjects(id)
+        #expect(try await d.run(["rm", "hard"]).status == 0)
+        let left = try await Self.dockerObjects(id)
         #expect(left.containers.isEmpty && left.networks.isEmpty, "rm left \(left)")
     }
 
     @Test("the security probe runs in a Docker sandbox: every dangerous row is denied")
-    func securityProbe() throws {
+    func securityProbe() async throws {
         let (d, owner) = try Self.daemon()
         defer { TestDocker.removeLabelled(owner); d.cleanUp() }
-        let r = try d.cli(["run", "--rm", "--driver", "docker", try TestDocker.testImage(), "--", "/bin/warren-probe"])
+        let r = try await d.run(["run", "--rm", "--driver", "docker", try TestDocker.testImage(), "--", "/bin/warren-probe"])
         #expect(r.status == 0, "probe failed: \(r.stderr)")
         let rows = r.stdout.split(separator: "\n").map(String.init)
         #expect(rows.last == "probe-done")
@@ -93,29 +93,29 @@ struct DockerDriverTests {
         #expect(allowed == ["ptrace_attach_init", "i386_syscall"], "\(r.stdout)")
         #expect(rows.contains("clone3 DENIED Function not implemented"))
         #expect(rows.contains { $0.hasPrefix("unshare_user DENIED") } && rows.contains { $0.hasPrefix("mount_tmpfs DENIED") })
-        let info = try d.cli(["info"]).stdout
+        let info = try await d.run(["info"]).stdout
         #expect(info.contains("i386 and x32 calls pass under the same rules") && info.contains("which may trace it"))
-        #expect(try TestDocker.docker(["ps", "-aq", "--filter", "label=\(owner)"]).isEmpty, "--rm left a container")
+        #expect(try await TestDocker.docker(["ps", "-aq", "--filter", "label=\(owner)"]).isEmpty, "--rm left a container")
     }
 
     @Test("memory and process limits are enforced; an OOM kill is reported as such")
-    func limits() throws {
+    func limits() async throws {
         let (d, owner) = try Self.daemon()
         defer { TestDocker.removeLabelled(owner); d.cleanUp() }
         let image = try TestDocker.testImage()
-        let pids = try d.cli(["run", "--rm", "--driver", "docker", "--pids-limit", "12", image, "--",
+        let pids = try await d.run(["run", "--rm", "--driver", "docker", "--pids-limit", "12", image, "--",
                               "/bin/sh", "-c", "for i in $(seq 1 30); do sleep 20 & done 2>&1 | head -1; echo forked"])
         #expect(pids.stdout.contains("can't fork") || pids.stderr.contains("can't fork"), "pids limit not enforced: \(pids.stdout) \(pids.stderr)")
 
-        let oom = try d.cli(["run", "--driver", "docker", "--name", "oom", "--memory", "32m", image, "--",
+        let oom = try await d.run(["run", "--driver", "docker", "--name", "oom", "--memory", "32m", image, "--",
                              "/bin/sh", "-c", "head -c 200000000 /dev/zero | tail > /dev/null"])
         #expect(oom.status == 137, "\(oom.stdout) \(oom.stderr)")
-        let info = try Self.info(d, "oom")
+        let info = try await Self.info(d, "oom")
         #expect(info.reason == "killed" && info.error?.contains("out of memory") == true, "\(info)")
     }
 
     @Test("network internal: its own network, no route out, no host address reachable; none without the flag")
-    func internalNetwork() throws {
+    func internalNetwork() async throws {
         let (d, owner) = try Self.daemon()
         defer { TestDocker.removeLabelled(owner); d.cleanUp() }
         let image = try TestDocker.testImage()
@@ -127,54 +127,54 @@ struct DockerDriverTests {
         listener.standardError = FileHandle.nullDevice
         try listener.run()
         defer { kill(listener.processIdentifier, SIGKILL); listener.waitUntilExit() }
-        for _ in 0..<50 where !TestRegistry.accepts(port) { usleep(100_000) }
+        for _ in 0..<50 where !TestRegistry.accepts(port) { try await Task.sleep(for: .milliseconds(100)) }
 
         // Every IPv4 address of the host, the default bridge's among them.
         let hostAddresses = try TestRootfs.run("/bin/sh", ["-c", "ip -4 -o addr show | awk '{print $4}' | cut -d/ -f1"])
             .split(separator: "\n").map(String.init).filter { !$0.hasPrefix("127.") }
         #expect(hostAddresses.contains("172.17.0.1"))
         // The probe works: a plain container on Docker's default bridge reaches the host.
-        let control = try TestDocker.run(["run", "--rm", image, "/bin/sh", "-c", "nc -w 2 172.17.0.1 \(port) </dev/null && echo reachable"])
+        let control = try await TestDocker.run(["run", "--rm", image, "/bin/sh", "-c", "nc -w 2 172.17.0.1 \(port) </dev/null && echo reachable"])
         #expect(control.stdout.contains("reachable"), "control probe failed: \(control.stderr)")
 
         let targets = (hostAddresses + ["1.1.1.1"]).joined(separator: " ")
         let script = "ip -4 -o addr show eth0 | wc -l; ip route; gw=$(ip route | awk '/default/ {print $3}'); "
             + "for t in $gw \(targets); do nc -w 1 $t \(port) </dev/null && echo \"$t reachable\" || echo \"$t blocked\"; done"
-        let r = try d.cli(["run", "-d", "--driver", "docker", "--network", "internal", "--name", "net", image, "--",
+        let r = try await d.run(["run", "-d", "--driver", "docker", "--network", "internal", "--name", "net", image, "--",
                            "/bin/sh", "-c", script + "; sleep 1000"])
         #expect(r.status == 0, "\(r.stderr)")
-        let id = try Self.sandboxID(d, "net")
+        let id = try await Self.sandboxID(d, "net")
         var output = ""
         for _ in 0..<100 {
-            output = try d.cli(["logs", "net"]).stdout
+            output = try await d.run(["logs", "net"]).stdout
             if output.contains("1.1.1.1 ") { break }
-            usleep(200_000)
+            try await Task.sleep(for: .milliseconds(200))
         }
         #expect(output.hasPrefix("1\n"), "the sandbox has an interface on its network: \(output)")
         #expect(!output.contains("reachable"), "an internal sandbox reached the host or beyond: \(output)")
         #expect(output.contains("1.1.1.1 blocked") && output.contains("172.17.0.1 blocked"), "\(output)")
 
-        let network = try TestDocker.inspect("network", "warren-\(id)", "{{.Internal}}|{{index .Options \"com.docker.network.bridge.inhibit_ipv4\"}}|{{index .Options \"com.docker.network.bridge.enable_icc\"}}|{{index .Labels \"warren.sandbox\"}}")
+        let network = try await TestDocker.inspect("network", "warren-\(id)", "{{.Internal}}|{{index .Options \"com.docker.network.bridge.inhibit_ipv4\"}}|{{index .Options \"com.docker.network.bridge.enable_icc\"}}|{{index .Labels \"warren.sandbox\"}}")
         #expect(network == "true|true|false|\(id)")
-        #expect(try TestDocker.inspect("warren-\(id)", "{{.HostConfig.NetworkMode}}") == "warren-\(id)")
+        #expect(try await TestDocker.inspect("warren-\(id)", "{{.HostConfig.NetworkMode}}") == "warren-\(id)")
 
-        #expect(try d.cli(["rm", "-f", "net"]).status == 0)
-        let left = try Self.dockerObjects(id)
+        #expect(try await d.run(["rm", "-f", "net"]).status == 0)
+        let left = try await Self.dockerObjects(id)
         #expect(left.containers.isEmpty && left.networks.isEmpty, "rm left \(left)")
     }
 
     @Test("a failed create leaves no container and no network; a missing image is a clear error")
-    func failedCreate() throws {
+    func failedCreate() async throws {
         let (d, owner) = try Self.daemon()
         defer { TestDocker.removeLabelled(owner); d.cleanUp() }
-        let bad = try d.cli(["run", "--driver", "docker", "--network", "internal", "--mount", "/nonexistent-\(UUID().uuidString):/data",
+        let bad = try await d.run(["run", "--driver", "docker", "--network", "internal", "--mount", "/nonexistent-\(UUID().uuidString):/data",
                              try TestDocker.testImage(), "--", "true"])
         #expect(bad.status != 0 && bad.stderr.contains("docker:") && bad.stderr.contains("nonexistent"), "\(bad.stderr)")
-        let missing = try d.cli(["run", "--driver", "docker", "127.0.0.1:9/nowhere/image:1", "--", "true"])
+        let missing = try await d.run(["run", "--driver", "docker", "127.0.0.1:9/nowhere/image:1", "--", "true"])
         #expect(missing.status != 0 && missing.stderr.contains("neither Docker's store nor Warren's"), "\(missing.stderr)")
-        #expect(try TestDocker.docker(["ps", "-aq", "--filter", "label=\(owner)"]).isEmpty)
-        #expect(try TestDocker.docker(["network", "ls", "-q", "--filter", "label=\(owner)"]).isEmpty)
-        let ps = try d.cli(["ps", "-a"]).stdout
+        #expect(try await TestDocker.docker(["ps", "-aq", "--filter", "label=\(owner)"]).isEmpty)
+        #expect(try await TestDocker.docker(["network", "ls", "-q", "--filter", "label=\(owner)"]).isEmpty)
+        let ps = try await d.run(["ps", "-a"]).stdout
         #expect(ps.lowercased().components(separatedBy: "failed").count - 1 == 2, "both sandboxes are recorded as failed: \(ps)")
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import LinuxSupport
 import WarrenCore
 
 /// The real Docker engine the docker driver's tests run against, driven with the
@@ -14,9 +15,16 @@ public enum TestDocker {
         public var stderr: String
     }
 
-    /// Runs `docker args` and returns what it did.
+    /// Runs `docker args` on a thread of its own (tests must not hold the few threads
+    /// of Swift's cooperative pool while a command runs) and returns what it did.
     @discardableResult
-    public static func run(_ args: [String]) throws -> Result {
+    public static func run(_ args: [String]) async throws -> Result {
+        try await runBlocking { try runNow(args) }
+    }
+
+    /// `run` on the calling thread, for clean-up in a `defer`.
+    @discardableResult
+    public static func runNow(_ args: [String]) throws -> Result {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: cli)
         p.arguments = args
@@ -34,24 +42,24 @@ public enum TestDocker {
 
     /// Runs `docker args`; a failure throws with Docker's message.
     @discardableResult
-    public static func docker(_ args: [String]) throws -> String {
-        let r = try run(args)
+    public static func docker(_ args: [String]) async throws -> String {
+        let r = try await run(args)
         guard r.status == 0 else { throw WarrenError(.internalError, "docker \(args.joined(separator: " ")) failed: \(r.stderr)") }
         return r.stdout
     }
 
     /// `docker inspect --format FORMAT NAME`, trimmed.
-    public static func inspect(_ name: String, _ format: String) throws -> String {
-        try docker(["inspect", "--format", format, name]).trimmingCharacters(in: .whitespacesAndNewlines)
+    public static func inspect(_ name: String, _ format: String) async throws -> String {
+        try await docker(["inspect", "--format", format, name]).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// `docker KIND inspect --format FORMAT NAME` (`network`, `image`, ...), trimmed.
-    public static func inspect(_ kind: String, _ name: String, _ format: String) throws -> String {
-        try docker([kind, "inspect", "--format", format, name]).trimmingCharacters(in: .whitespacesAndNewlines)
+    public static func inspect(_ kind: String, _ name: String, _ format: String) async throws -> String {
+        try await docker([kind, "inspect", "--format", format, name]).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     static let imported: Swift.Result<String, any Error> = Swift.Result { () throws -> String in
-        guard (try? run(["version", "--format", "{{.Server.Version}}"]))?.status == 0 else {
+        guard (try? runNow(["version", "--format", "{{.Server.Version}}"]))?.status == 0 else {
             throw WarrenError(.unavailable, "no Docker engine at /var/run/docker.sock: apt-get install docker.io and start dockerd")
         }
         let name = "warren-test/probe:latest"
@@ -70,13 +78,13 @@ public enum TestDocker {
 
     /// Removes every container and network carrying `label` (a test's leftovers).
     public static func removeLabelled(_ label: String) {
-        if let ids = try? docker(["ps", "-aq", "--filter", "label=\(label)"]) {
+        if let ids = try? runNow(["ps", "-aq", "--filter", "label=\(label)"]).stdout {
             let list = ids.split(separator: "\n").map(String.init)
-            if !list.isEmpty { _ = try? run(["rm", "-f"] + list) }
+            if !list.isEmpty { _ = try? runNow(["rm", "-f"] + list) }
         }
-        if let ids = try? docker(["network", "ls", "-q", "--filter", "label=\(label)"]) {
+        if let ids = try? runNow(["network", "ls", "-q", "--filter", "label=\(label)"]).stdout {
             let list = ids.split(separator: "\n").map(String.init)
-            if !list.isEmpty { _ = try? run(["network", "rm"] + list) }
+            if !list.isEmpty { _ = try? runNow(["network", "rm"] + list) }
         }
     }
 }
