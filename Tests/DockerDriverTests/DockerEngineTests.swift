@@ -10,7 +10,7 @@ import WarrenTestSupport
 @Suite("Docker Engine API client", .serialized)
 struct DockerEngineTests {
     static func client() async throws -> DockerClient {
-        _ = try TestDocker.testImage()
+        _ = try await TestDocker.testImage()
         return try await DockerClient.connect(DockerEndpoint(), logger: Logger(label: "test"))
     }
 
@@ -42,7 +42,7 @@ struct DockerEngineTests {
         let value = UUID().uuidString
         defer { TestDocker.removeLabelled("\(label)=\(value)") }
         let since = Date()
-        var config = DockerContainerConfig(Image: try TestDocker.testImage())
+        var config = DockerContainerConfig(Image: try await TestDocker.testImage())
         config.Cmd = ["sleep", "100"]
         config.Labels = [label: value]
         let id = try await engine.createContainer(name: nil, config).Id
@@ -88,7 +88,7 @@ struct DockerEngineTests {
         #expect(try await engine.removeNetwork("warren-\(id)"))
         #expect(try await engine.inspectNetwork("warren-\(id)") == nil)
 
-        let image = try TestDocker.testImage()
+        let image = try await TestDocker.testImage()
         let known = try #require(try await engine.inspectImage(image))
         #expect(try await engine.listImages().contains { $0.Id == known.Id })
         let tag = "warren-test/retag:\(id.prefix(8))"

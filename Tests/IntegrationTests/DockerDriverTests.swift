@@ -1,4 +1,5 @@
 import Foundation
+import LinuxSupport
 import NativeDriver
 import Testing
 import WarrenCore
@@ -9,9 +10,9 @@ import WarrenTestSupport
 @Suite("Docker driver", .serialized)
 struct DockerDriverTests {
     /// A daemon and the label on everything it makes in Docker.
-    static func daemon(_ arguments: [String] = []) throws -> (DaemonHarness, String) {
-        _ = try TestDocker.testImage()
-        let d = try DaemonHarness(daemonArguments: arguments)
+    static func daemon(_ arguments: [String] = []) async throws -> (DaemonHarness, String) {
+        _ = try await TestDocker.testImage()
+        let d = try await runBlocking { try DaemonHarness(daemonArguments: arguments) }
         return (d, "warren.owner=" + NativeDriver.cgroupParent(dataRoot: d.dataRoot))
     }
 
@@ -32,9 +33,9 @@ struct DockerDriverTests {
 
     @Test("run --driver docker: output, exit code, and docker inspect shows every hardening field")
     func hardenedContainer() async throws {
-        let (d, owner) = try Self.daemon()
+        let (d, owner) = try await Self.daemon()
         defer { TestDocker.removeLabelled(owner); d.cleanUp() }
-        let image = try TestDocker.testImage()
+        let image = try await TestDocker.testImage()
         let script = "grep -E '^(Cap|NoNewPrivs|Seccomp:)' /proc/self/status; id -u; echo A=$A; touch /etc/x 2>&1; "
             + "touch /tmp/y && echo tmp-ok; ulimit -n; cat /proc/net/dev | tail -n +3 | cut -d: -f1; echo err >&2; exit 5"
         let r = try await d.run(["run", "--driver", "docker", "--name", "hard", "--memory", "96m", "--cpus", "0.5",
@@ -79,9 +80,9 @@ struct DockerDriverTests {
 
     @Test("the security probe runs in a Docker sandbox: every dangerous row is denied")
     func securityProbe() async throws {
-        let (d, owner) = try Self.daemon()
+        let (d, owner) = try await Self.daemon()
         defer { TestDocker.removeLabelled(owner); d.cleanUp() }
-        let r = try await d.run(["run", "--rm", "--driver", "docker", try TestDocker.testImage(), "--", "/bin/warren-probe"])
+        let r = try await d.run(["run", "--rm", "--driver", "docker", try await TestDocker.testImage(), "--", "/bin/warren-probe"])
         #expect(r.status == 0, "probe failed: \(r.stderr)")
         let rows = r.stdout.split(separator: "\n").map(String.init)
         #expect(rows.last == "probe-done")
@@ -100,9 +101,9 @@ struct DockerDriverTests {
 
     @Test("memory and process limits are enforced; an OOM kill is reported as such")
     func limits() async throws {
-        let (d, owner) = try Self.daemon()
+        let (d, owner) = try await Self.daemon()
         defer { TestDocker.removeLabelled(owner); d.cleanUp() }
-        let image = try TestDocker.testImage()
+        let image = try await TestDocker.testImage()
         let pids = try await d.run(["run", "--rm", "--driver", "docker", "--pids-limit", "12", image, "--",
                               "/bin/sh", "-c", "for i in $(seq 1 30); do sleep 20 & done 2>&1 | head -1; echo forked"])
         #expect(pids.stdout.contains("can't fork") || pids.stderr.contains("can't fork"), "pids limit not enforced: \(pids.stdout) \(pids.stderr)")
@@ -116,9 +117,9 @@ struct DockerDriverTests {
 
     @Test("network internal: its own network, no route out, no host address reachable; none without the flag")
     func internalNetwork() async throws {
-        let (d, owner) = try Self.daemon()
+        let (d, owner) = try await Self.daemon()
         defer { TestDocker.removeLabelled(owner); d.cleanUp() }
-        let image = try TestDocker.testImage()
+        let image = try await TestDocker.testImage()
         let port = try TestRegistry.freePort()
         let listener = Process()
         listener.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
@@ -165,10 +166,10 @@ struct DockerDriverTests {
 
     @Test("a failed create leaves no container and no network; a missing image is a clear error")
     func failedCreate() async throws {
-        let (d, owner) = try Self.daemon()
+        let (d, owner) = try await Self.daemon()
         defer { TestDocker.removeLabelled(owner); d.cleanUp() }
         let bad = try await d.run(["run", "--driver", "docker", "--network", "internal", "--mount", "/nonexistent-\(UUID().uuidString):/data",
-                             try TestDocker.testImage(), "--", "true"])
+                             try await TestDocker.testImage(), "--", "true"])
         #expect(bad.status != 0 && bad.stderr.contains("docker:") && bad.stderr.contains("nonexistent"), "\(bad.stderr)")
         let missing = try await d.run(["run", "--driver", "docker", "127.0.0.1:9/nowhere/image:1", "--", "true"])
         #expect(missing.status != 0 && missing.stderr.contains("neither Docker's store nor Warren's"), "\(missing.stderr)")

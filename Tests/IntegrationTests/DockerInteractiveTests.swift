@@ -9,9 +9,9 @@ import WarrenTestSupport
 struct DockerInteractiveTests {
     @Test("exec: stdin, exit codes, user, env, workdir; signals reach the exec'd process")
     func exec() async throws {
-        let (d, owner) = try DockerDriverTests.daemon()
+        let (d, owner) = try await DockerDriverTests.daemon()
         defer { TestDocker.removeLabelled(owner); d.cleanUp() }
-        #expect(try await d.run(["run", "-d", "--driver", "docker", "--name", "box", try TestDocker.testImage(), "--", "sleep", "1000"]).status == 0)
+        #expect(try await d.run(["run", "-d", "--driver", "docker", "--name", "box", try await TestDocker.testImage(), "--", "sleep", "1000"]).status == 0)
         let cat = try await d.run(["exec", "-i", "box", "--", "cat"], stdin: "through stdin\n")
         #expect(cat.status == 0 && cat.stdout == "through stdin\n", "\(cat.stderr)")
         #expect(try await d.run(["exec", "box", "--", "sh", "-c", "exit 7"]).status == 7)
@@ -43,9 +43,9 @@ struct DockerInteractiveTests {
 
     @Test("exec -it: a terminal of its own with the window size, resize and Ctrl-C")
     func execTerminal() async throws {
-        let (d, owner) = try DockerDriverTests.daemon()
+        let (d, owner) = try await DockerDriverTests.daemon()
         defer { TestDocker.removeLabelled(owner); d.cleanUp() }
-        #expect(try await d.run(["run", "-d", "--driver", "docker", "--name", "box", try TestDocker.testImage(), "--", "sleep", "1000"]).status == 0)
+        #expect(try await d.run(["run", "-d", "--driver", "docker", "--name", "box", try await TestDocker.testImage(), "--", "sleep", "1000"]).status == 0)
         let t = try TerminalSession(BuiltProducts.cli, ["exec", "-it", "box", "--", "/bin/sh"],
                                     environment: ["WARREN_HOST=unix://" + d.socket, "TERM=xterm", "PATH=/usr/bin:/bin"],
                                     rows: 21, cols: 77)
@@ -68,9 +68,9 @@ struct DockerInteractiveTests {
 
     @Test("run -it: the main process on a terminal with the window size, resize, Ctrl-C and exit code; --rm leaves nothing")
     func runTerminal() async throws {
-        let (d, owner) = try DockerDriverTests.daemon()
+        let (d, owner) = try await DockerDriverTests.daemon()
         defer { TestDocker.removeLabelled(owner); d.cleanUp() }
-        let t = try TerminalSession(BuiltProducts.cli, ["run", "--rm", "-it", "--driver", "docker", try TestDocker.testImage(), "--", "/bin/sh"],
+        let t = try TerminalSession(BuiltProducts.cli, ["run", "--rm", "-it", "--driver", "docker", try await TestDocker.testImage(), "--", "/bin/sh"],
                                     environment: ["WARREN_HOST=unix://" + d.socket, "TERM=xterm", "PATH=/usr/bin:/bin"],
                                     rows: 33, cols: 101)
         defer { t.close() }
@@ -93,9 +93,9 @@ struct DockerInteractiveTests {
 
     @Test("run -i feeds the main process; logs -f follows to the end")
     func attachAndLogs() async throws {
-        let (d, owner) = try DockerDriverTests.daemon()
+        let (d, owner) = try await DockerDriverTests.daemon()
         defer { TestDocker.removeLabelled(owner); d.cleanUp() }
-        let image = try TestDocker.testImage()
+        let image = try await TestDocker.testImage()
         let echoed = try await d.run(["run", "--rm", "-i", "--driver", "docker", image, "--", "sh", "-c", "cat; echo end"], stdin: "line one\nline two\n")
         #expect(echoed.status == 0 && echoed.stdout == "line one\nline two\nend\n", "\(echoed.stdout) \(echoed.stderr)")
 
@@ -109,9 +109,9 @@ struct DockerInteractiveTests {
 
     @Test("stop: SIGTERM first, SIGKILL after the grace period; --timeout kills at the deadline")
     func stopAndTimeout() async throws {
-        let (d, owner) = try DockerDriverTests.daemon()
+        let (d, owner) = try await DockerDriverTests.daemon()
         defer { TestDocker.removeLabelled(owner); d.cleanUp() }
-        let image = try TestDocker.testImage()
+        let image = try await TestDocker.testImage()
         #expect(try await d.run(["run", "-d", "--driver", "docker", "--name", "polite", image, "--", "sleep", "1000"]).status == 0)
         #expect(try await d.run(["stop", "polite"]).status == 0)
         let polite = try await DockerDriverTests.info(d, "polite")

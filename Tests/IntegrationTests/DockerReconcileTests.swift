@@ -19,9 +19,9 @@ struct DockerReconcileTests {
 
     @Test("after a daemon crash: running containers are re-adopted, removed ones exited, orphans removed, others' untouched")
     func restart() async throws {
-        let (d, owner) = try DockerDriverTests.daemon()
+        let (d, owner) = try await DockerDriverTests.daemon()
         defer { TestDocker.removeLabelled(owner); d.cleanUp() }
-        let image = try TestDocker.testImage()
+        let image = try await TestDocker.testImage()
         for name in ["kept", "gone"] {
             #expect(try await d.run(["run", "-d", "--driver", "docker", "--name", name, image, "--", "sleep", "1000"]).status == 0)
         }
@@ -67,7 +67,7 @@ struct DockerReconcileTests {
     func imagesFromWarrenAndRegistry() async throws {
         let registry = try TestRegistry()
         defer { registry.cleanUp() }
-        let (d, owner) = try DockerDriverTests.daemon(["--insecure-registry", registry.address])
+        let (d, owner) = try await DockerDriverTests.daemon(["--insecure-registry", registry.address])
         defer { TestDocker.removeLabelled(owner); d.cleanUp() }
         try registry.push("oci:\(try ImageCLITests.umociLayout(in: d.dir)):latest", as: "team/agent:1")
         let suffix = UUID().uuidString.prefix(8).lowercased()

@@ -74,7 +74,7 @@ public enum TestDocker {
 
     /// The test rootfs (busybox and the security probe) imported into Docker once per
     /// test process: nothing comes from the internet.
-    public static func testImage() throws -> String { try imported.get() }
+    public static func testImage() async throws -> String { try await runBlocking { try imported.get() } }
 
     /// Removes every container and network carrying `label` (a test's leftovers).
     public static func removeLabelled(_ label: String) {
