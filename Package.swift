@@ -72,6 +72,10 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
+        .target(name: "LLMFacade", dependencies: [
+            "WarrenCore",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ], swiftSettings: strict),
         .target(name: "WarrenDaemon", dependencies: [
             "WarrenCore", "WarrenStore", "ImageStore", "RuntimeDriver", "NativeDriver", "DockerDriver", "CLinux",
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -120,6 +124,7 @@ let package = Package(
             "ImageStore", "WarrenCore", "LinuxSupport", "CLinux", "WarrenTestSupport",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .testTarget(name: "LLMFacadeTests", dependencies: ["LLMFacade"]),
         .testTarget(name: "DockerDriverTests", dependencies: [
             "DockerDriver", "WarrenCore", "LinuxSupport", "WarrenTestSupport",
             .product(name: "Logging", package: "swift-log"),
