@@ -1,4 +1,5 @@
 import Foundation
+import LLMFacade
 import WarrenCore
 
 // MARK: - Spec validation
@@ -39,11 +40,17 @@ extension SandboxManager {
         }
     }
 
-    /// Every entry must be `KEY=VALUE` with a non-empty key.
+    /// Every entry must be `KEY=VALUE` with a non-empty key, and none may hand a sandbox
+    /// a provider key: sandboxes reach models through the LLM facade only.
     static func validateEnv(_ env: [String]) throws {
         for entry in env {
             guard let eq = entry.firstIndex(of: "="), eq != entry.startIndex else {
                 throw WarrenError(.invalidArgument, "environment entry '\(entry)' must be KEY=VALUE")
+            }
+            let key = String(entry[..<eq])
+            if LLMProvider.credentialVariables.contains(key) {
+                // The value is a secret: it is never repeated back, logged or stored.
+                throw WarrenError(.invalidArgument, "\(key) carries a provider key, and sandboxes never hold provider keys: the daemon keeps them and gives sandboxes facade tokens")
             }
         }
     }

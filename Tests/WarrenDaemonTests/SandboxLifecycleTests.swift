@@ -153,6 +153,9 @@ struct SandboxLifecycleTests {
         SandboxSpec(rootfs: "/", command: ["/bin/true"], limits: ResourceLimits(memoryBytes: 1024)),
         SandboxSpec(rootfs: "/", command: ["/bin/true"], limits: ResourceLimits(cpus: 0)),
         SandboxSpec(rootfs: "/", command: ["/bin/true"], workdir: "tmp"),
+        SandboxSpec(rootfs: "/", command: ["/bin/true"], env: ["OPENAI_API_KEY=sk-live"]),
+        SandboxSpec(rootfs: "/", command: ["/bin/true"], env: ["A=b", "ANTHROPIC_API_KEY=sk-ant"]),
+        SandboxSpec(rootfs: "/", command: ["/bin/true"], env: ["ANTHROPIC_AUTH_TOKEN=x"]),
     ])
     func invalidSpecsAreRejectedBeforeAnythingIsPersisted(spec: SandboxSpec) async throws {
         let h = try Harness()
@@ -160,5 +163,18 @@ struct SandboxLifecycleTests {
         #expect(error?.code == .invalidArgument)
         #expect(try await h.store.sandboxes.list(includeRemoved: true).isEmpty)
         #expect(await h.driver.calls.isEmpty)
+    }
+
+    @Test func providerKeysAreRefusedWithoutRepeatingThem() async throws {
+        let h = try Harness()
+        let error = await #expect(throws: WarrenError.self) {
+            _ = try await h.manager.create(SandboxSpec(rootfs: "/", command: ["/bin/true"], env: ["OPENAI_API_KEY=sk-secret-123"]))
+        }
+        #expect(error?.message.contains("OPENAI_API_KEY") == true && error?.message.contains("sk-secret") == false)
+        let info = try await h.manager.create(SandboxSpec(rootfs: "/", command: ["/bin/true"], env: ["MY_OPENAI_API_KEY_NAME=ok"]))
+        let execError = await #expect(throws: WarrenError.self) {
+            _ = try await h.manager.exec(info.id, request: ExecRequest(command: ["/bin/true"], env: ["ANTHROPIC_API_KEY=k"]))
+        }
+        #expect(execError?.message.contains("ANTHROPIC_API_KEY carries a provider key") == true, "\(String(describing: execError))")
     }
 }
