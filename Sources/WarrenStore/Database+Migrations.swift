@@ -39,6 +39,41 @@ extension WarrenStore {
             }
             try db.create(index: "events_sandbox", on: "events", columns: ["sandbox_id", "seq"])
         }
+
+        m.registerMigration("v2-llm-facade") { db in
+            // Facade tokens by hash only; the grant (providers, models, budgets) as JSON.
+            try db.create(table: "llm_tokens") { t in
+                t.primaryKey("token_hash", .text)
+                t.column("sandbox_id", .text).notNull()
+                t.column("grant", .text).notNull()
+                t.column("created_at", .double).notNull()
+                t.column("expires_at", .double).notNull()
+                t.column("revoked_at", .double)
+            }
+            try db.create(index: "llm_tokens_sandbox", on: "llm_tokens", columns: ["sandbox_id"])
+            try db.create(table: "llm_usage") { t in
+                t.column("sandbox_id", .text).notNull()
+                t.column("provider", .text).notNull()
+                t.column("model", .text).notNull()
+                t.column("requests", .integer).notNull()
+                t.column("input_tokens", .integer).notNull()
+                t.column("output_tokens", .integer).notNull()
+                t.primaryKey(["sandbox_id", "provider", "model"])
+            }
+            try db.create(table: "llm_calls") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("time", .double).notNull()
+                t.column("sandbox_id", .text).notNull()
+                t.column("provider", .text).notNull()
+                t.column("model", .text).notNull()
+                t.column("endpoint", .text).notNull()
+                t.column("status", .integer).notNull()
+                t.column("input_tokens", .integer).notNull()
+                t.column("output_tokens", .integer).notNull()
+                t.column("latency_ms", .double).notNull()
+            }
+            try db.create(index: "llm_calls_sandbox", on: "llm_calls", columns: ["sandbox_id", "id"])
+        }
         return m
     }()
 }

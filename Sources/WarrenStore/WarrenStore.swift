@@ -13,6 +13,8 @@ public final class WarrenStore: Sendable {
     public let sandboxes: SandboxRepository
     /// The append-only event log.
     public let events: EventRepository
+    /// LLM facade tokens, usage and call audit.
+    public let llm: LLMRepository
 
     let writer: any DatabaseWriter
     let logger: Logger
@@ -46,6 +48,7 @@ public final class WarrenStore: Sendable {
         }
         self.sandboxes = SandboxRepository(writer: writer)
         self.events = EventRepository(writer: writer)
+        self.llm = LLMRepository(writer: writer)
         logger.debug("database ready", metadata: ["migrations": "\(Self.migrator.migrations)"])
     }
 
