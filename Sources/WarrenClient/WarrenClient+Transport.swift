@@ -51,7 +51,7 @@ extension WarrenClient {
                 throw error
             }
             let text = String(buffer: buffer).trimmingCharacters(in: .whitespacesAndNewlines)
-            throw WarrenError(Self.code(for: Int(response.status.code)),
+            throw WarrenError(WarrenError.code(forHTTPStatus: Int(response.status.code)),
                               "daemon answered \(response.status.code)\(text.isEmpty ? "" : ": \(text)")")
         }
         return response
@@ -67,20 +67,6 @@ extension WarrenClient {
             return WarrenError(.timeout, "the warren daemon at \(host) did not answer in time")
         }
         return WarrenError(.unavailable, "cannot reach the warren daemon at \(host): is `warren daemon` running?")
-    }
-
-    static func code(for status: Int) -> WarrenError.Code {
-        switch status {
-        case 400: .invalidArgument
-        case 401: .unauthorized
-        case 403: .forbidden
-        case 404: .notFound
-        case 409: .conflict
-        case 501: .unsupported
-        case 503: .unavailable
-        case 504: .timeout
-        default: .internalError
-        }
     }
 }
 

@@ -57,6 +57,21 @@ extension WarrenError {
         }
     }
 
+    /// The code an HTTP error status stands for (the other way round from `httpStatus`).
+    public static func code(forHTTPStatus status: Int) -> Code {
+        switch status {
+        case 400: .invalidArgument
+        case 401: .unauthorized
+        case 403: .forbidden
+        case 404: .notFound
+        case 409: .conflict
+        case 501: .unsupported
+        case 503: .unavailable
+        case 504: .timeout
+        default: .internalError
+        }
+    }
+
     /// Wraps any error as a `WarrenError`, keeping one that already is.
     public static func wrap(_ error: any Error, _ code: Code = .internalError) -> WarrenError {
         if let e = error as? WarrenError { return e }

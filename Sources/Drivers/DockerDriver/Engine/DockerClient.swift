@@ -119,16 +119,7 @@ public final class DockerClient: Sendable {
     static func error(status: UInt, body: [UInt8], method: HTTPMethod, path: String) -> WarrenError {
         let message = (try? JSONDecoder().decode(DockerErrorBody.self, from: Data(body)))?.message
             ?? String(decoding: body, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        let code: WarrenError.Code = switch status {
-        case 400: .invalidArgument
-        case 401: .unauthorized
-        case 403: .forbidden
-        case 404: .notFound
-        case 409: .conflict
-        case 501: .unsupported
-        case 503: .unavailable
-        default: .internalError
-        }
+        let code = WarrenError.code(forHTTPStatus: Int(status))
         return WarrenError(code, "docker: \(message.isEmpty ? "\(method) \(path) answered \(status)" : message)")
     }
 
