@@ -90,22 +90,20 @@ class Handler(BaseHTTPRequestHandler):
                     while self.rfile.readline() not in (b"\r\n", b"\n", b""):
                         pass  # trailers
                     return
-                left = size
-                while left:
-                    piece = self.rfile.read(min(left, CHUNK))
-                    if not piece:
-                        raise ConnectionError("client went away mid-body")
-                    left -= len(piece)
-                    yield piece
+                yield from self.read_exactly(size)
                 self.rfile.readline()
         else:
-            left = int(self.headers.get("Content-Length") or 0)
-            while left:
-                piece = self.rfile.read(min(left, CHUNK))
-                if not piece:
-                    raise ConnectionError("client went away mid-body")
-                left -= len(piece)
-                yield piece
+            yield from self.read_exactly(int(self.headers.get("Content-Length") or 0))
+
+    def read_exactly(self, size):
+        """Yields exactly `size` bytes of the request in pieces."""
+        left = size
+        while left:
+            piece = self.rfile.read(min(left, CHUNK))
+            if not piece:
+                raise ConnectionError("client went away mid-body")
+            left -= len(piece)
+            yield piece
 
     def has_body(self):
         return ("chunked" in self.headers.get("Transfer-Encoding", "").lower()

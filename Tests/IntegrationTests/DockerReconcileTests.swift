@@ -41,6 +41,7 @@ struct DockerReconcileTests {
 
         let keptInfo = try await DockerDriverTests.info(d, "kept")
         #expect(keptInfo.state == .running, "not re-adopted: \(keptInfo)")
+        #expect(try await TestDocker.inspect("warren-\(kept)", "{{.State.Running}}") == "true", "re-adoption touched the container")
         let goneInfo = try await DockerDriverTests.info(d, "gone")
         #expect(goneInfo.state == .exited && goneInfo.error?.contains("removed outside Warren") == true, "\(goneInfo)")
         #expect(try await TestDocker.run(["inspect", "warren-\(orphanID)"]).status != 0, "orphan container survived")
@@ -60,7 +61,6 @@ struct DockerReconcileTests {
 
         for name in ["kept", "gone"] { #expect(try await d.run(["rm", name]).status == 0) }
         #expect(try await TestDocker.docker(["ps", "-aq", "--filter", "label=\(owner)"]).isEmpty, "containers outlived warren rm")
-        _ = kept
     }
 
     @Test("an image only in Warren's store is loaded into Docker with its config; one in neither is pulled by Docker")

@@ -65,6 +65,24 @@ public final class TerminalSession: @unchecked Sendable {
         return nil
     }
 
+    /// With a shell on the terminal: changes the window and reads it back with `stty size`.
+    public func resizeReachesShell(rows: UInt16, cols: UInt16) async -> Bool {
+        resize(rows: rows, cols: cols)
+        try? await Task.sleep(for: .milliseconds(300))
+        type("stty size\n")
+        return await waitFor("\(rows) \(cols)")
+    }
+
+    /// With a shell on the terminal: Ctrl-C ends a running `sleep` before it prints, and
+    /// the shell takes the next command.
+    public func interruptReachesShell() async -> Bool {
+        type("sleep 100; echo sl''ept\n")
+        try? await Task.sleep(for: .milliseconds(400))
+        type([0x03])
+        type("echo after-$((6*7))\n")
+        return await waitFor("after-42", seconds: 5) && !text.contains("slept")
+    }
+
     public func close() {
         if exitCode == nil { kill(pid, SIGKILL); var s: Int32 = 0; waitpid(pid, &s, 0) }
         Glibc.close(master)

@@ -31,7 +31,7 @@ extension DockerDriver {
                 ? .init("user_namespace", .enforced, rootless ? "rootless Docker: container root is an unprivileged host user" : "engine runs with userns-remap: container root is an unprivileged host user")
                 : .init("user_namespace", .unsupported, "container uid 0 is host uid 0 (no userns-remap); it holds no capabilities. Use -u for a non-root user"),
             .init("namespaces", .enforced, "new mount, pid, network, uts and ipc namespaces (private IPC)"),
-            .init("rootfs_isolation", .enforced, "the image's layers read-only under a per-container writable layer (\(info.CgroupDriver.map { _ in "Docker's storage driver" } ?? "Docker"))"),
+            .init("rootfs_isolation", .enforced, "the image's layers read-only under a per-container writable layer (storage driver \(info.Driver ?? "unknown"))"),
             .init("read_only_root", .optional, "--read-only sets ReadonlyRootfs; /tmp stays a writable tmpfs"),
             .init("capabilities", .enforced, "CapDrop ALL; --cap-add adds back named ones"),
             .init("no_new_privs", .enforced, "SecurityOpt no-new-privileges on every container process"),

@@ -13,6 +13,8 @@ public struct DockerVersion: Codable, Sendable {
 /// `GET /info`: what the engine enforces on this host.
 public struct DockerSystemInfo: Codable, Sendable {
     public var ServerVersion: String?
+    /// The storage driver (`overlay2`, ...).
+    public var Driver: String?
     public var MemoryLimit: Bool?
     public var SwapLimit: Bool?
     public var CpuCfsQuota: Bool?
@@ -41,7 +43,6 @@ public struct DockerContainerConfig: Codable, Sendable, Equatable {
     public var AttachStdout: Bool?
     public var AttachStderr: Bool?
     public var HostConfig: DockerHostConfig?
-    public var NetworkingConfig: DockerNetworkingConfig?
 
     public init(Image: String) { self.Image = Image }
 }
@@ -64,10 +65,6 @@ public struct DockerHostConfig: Codable, Sendable, Equatable {
     public var LogConfig: DockerLogConfig?
     public var AutoRemove: Bool?
     public var IpcMode: String?
-    public var PidMode: String?
-    public var UsernsMode: String?
-    public var MaskedPaths: [String]?
-    public var ReadonlyPaths: [String]?
 
     public init() {}
 }
@@ -95,18 +92,6 @@ public struct DockerLogConfig: Codable, Sendable, Equatable {
     public init(type: String, config: [String: String]?) { self.Type = type; self.Config = config }
 }
 
-public struct DockerNetworkingConfig: Codable, Sendable, Equatable {
-    public var EndpointsConfig: [String: DockerEndpointSettings]?
-    public init(EndpointsConfig: [String: DockerEndpointSettings]?) { self.EndpointsConfig = EndpointsConfig }
-}
-
-public struct DockerEndpointSettings: Codable, Sendable, Equatable {
-    public var NetworkID: String?
-    public var IPAddress: String?
-    public var Gateway: String?
-    public init() {}
-}
-
 /// `POST /containers/create` and `POST /containers/{id}/exec` answers.
 public struct DockerCreated: Codable, Sendable {
     public var Id: String
@@ -121,7 +106,6 @@ public struct DockerContainer: Codable, Sendable {
     public var State: ContainerState
     public var Config: DockerContainerConfig?
     public var HostConfig: DockerHostConfig?
-    public var NetworkSettings: NetworkSettings?
 
     public struct ContainerState: Codable, Sendable {
         /// created, running, paused, restarting, removing, exited, dead.
@@ -133,10 +117,6 @@ public struct DockerContainer: Codable, Sendable {
         public var Error: String?
         public var StartedAt: String?
         public var FinishedAt: String?
-    }
-
-    public struct NetworkSettings: Codable, Sendable {
-        public var Networks: [String: DockerEndpointSettings]?
     }
 }
 
