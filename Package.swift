@@ -53,7 +53,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], path: "Sources/Drivers/NativeDriver", swiftSettings: strict),
         .target(name: "DockerDriver", dependencies: [
-            "WarrenCore", "RuntimeDriver", "LinuxSupport",
+            "WarrenCore", "RuntimeDriver", "LinuxSupport", "CLinux",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -75,6 +75,11 @@ let package = Package(
         .target(name: "LLMFacade", dependencies: [
             "WarrenCore",
             .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         .target(name: "WarrenDaemon", dependencies: [
             "WarrenCore", "WarrenStore", "ImageStore", "RuntimeDriver", "NativeDriver", "DockerDriver", "LLMFacade", "CLinux",

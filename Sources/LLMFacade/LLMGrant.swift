@@ -39,6 +39,8 @@ public struct FacadeRefusal: Error, Sendable, Equatable {
         case requestBudget
         case rateLimit
         case providerNotConfigured
+        case badRequest
+        case upstreamUnavailable
     }
 
     public var kind: Kind
@@ -52,6 +54,8 @@ public struct FacadeRefusal: Error, Sendable, Equatable {
         case .providerNotAllowed, .modelNotAllowed: 403
         case .tokenBudget, .requestBudget, .rateLimit: 429
         case .providerNotConfigured: 503
+        case .badRequest: 400
+        case .upstreamUnavailable: 502
         }
     }
 
@@ -66,6 +70,8 @@ public struct FacadeRefusal: Error, Sendable, Equatable {
             case .tokenBudget, .requestBudget: ("insufficient_quota", "insufficient_quota")
             case .rateLimit: ("requests", "rate_limit_exceeded")
             case .providerNotConfigured: ("server_error", "provider_not_configured")
+            case .badRequest: ("invalid_request_error", "invalid_request")
+            case .upstreamUnavailable: ("server_error", "upstream_unavailable")
             }
             object = ["error": ["message": message, "type": type, "param": NSNull(), "code": code]]
         case .anthropic:
@@ -73,7 +79,8 @@ public struct FacadeRefusal: Error, Sendable, Equatable {
             case .unauthenticated: "authentication_error"
             case .providerNotAllowed, .modelNotAllowed: "permission_error"
             case .tokenBudget, .requestBudget, .rateLimit: "rate_limit_error"
-            case .providerNotConfigured: "api_error"
+            case .providerNotConfigured, .upstreamUnavailable: "api_error"
+            case .badRequest: "invalid_request_error"
             }
             object = ["type": "error", "error": ["type": type, "message": message]]
         }

@@ -94,6 +94,9 @@ public struct Monitor {
         if usernsFD >= 0 { close(usernsFD) }
 
         let stdio = try makeStdio()
+        // With a relay, init makes the guest's loopback listener and passes it back here.
+        var relayPair: [Int32] = [-1, -1]
+        if config.facadeRelay != nil { try syscallRetrying("socketpair") { warren_socketpair(&relayPair) } }
         var goPipe: [Int32] = [0, 0]
         var statusPipe: [Int32] = [0, 0]
         try syscallRetrying("pipe2") { warren_pipe2(&goPipe, O_CLOEXEC) }
@@ -108,11 +111,14 @@ public struct Monitor {
             if let w = stdio.stdinWriter { close(w) }
             if let c = stdio.console { close(c.parent) }
             if readyFD >= 0 { close(readyFD) }
+            if relayPair[0] >= 0 { close(relayPair[0]) }
             SandboxInit(config: config, bundle: bundle, goFD: goPipe[0], statusFD: statusPipe[1],
-                        stdio: stdio.childEnds, consoleFD: stdio.console?.child).run()
+                        stdio: stdio.childEnds, consoleFD: stdio.console?.child,
+                        relayFD: relayPair[1] >= 0 ? relayPair[1] : nil).run()
         }
         guard pid > 0 else { throw SyscallError("clone(namespaces)", errno: errno) }
         close(goPipe[0]); close(statusPipe[1])
+        if relayPair[1] >= 0 { close(relayPair[1]) }
         for fd in Set([stdio.childEnds.0, stdio.childEnds.1, stdio.childEnds.2]) where fd >= 0 { close(fd) }
         if let c = stdio.console { close(c.child) }
         var outputs = stdio.parentEnds
@@ -137,7 +143,12 @@ public struct Monitor {
                 close(console.parent)
                 outputs = [(master, .stdout)]
             }
+            if let relay = config.facadeRelay {
+                try Self.startRelay(relay, listenerFrom: relayPair[0])
+                close(relayPair[0])
+            }
         } catch {
+            if relayPair[0] >= 0 { close(relayPair[0]) }
             if let c = stdio.console { close(c.parent) }
             handoff?.close()
             kill(pid, SIGKILL)
@@ -160,6 +171,18 @@ public struct Monitor {
         let state = HelperState(helperPID: getpid(), helperStartTime: processStartTime(getpid()) ?? 0, initPID: pid)
         try writeFileAtomically(bundle.stateFile, Array(try WarrenJSON.encoder().encode(state)))
         return Started(initPID: pid, outputFDs: outputs, logFD: logFD, input: input, handoff: handoff)
+    }
+
+    /// Relays the guest's loopback listener, which init sent over `socket`, to the daemon's socket.
+    private static func startRelay(_ relay: GuestRelay, listenerFrom socket: Int32) throws {
+        let listener = try syscallRetrying("recvmsg(relay)") { warren_recv_fd(socket) }
+        let directory = (relay.socketPath as NSString).deletingLastPathComponent
+        let name = (relay.socketPath as NSString).lastPathComponent
+        guard warren_relay_start(listener, directory, name) == 0 else {
+            let error = SyscallError("relay", errno: errno, relay.socketPath)
+            close(listener)
+            throw error
+        }
     }
 
     private struct Stdio {

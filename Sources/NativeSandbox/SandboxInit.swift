@@ -18,6 +18,8 @@ struct SandboxInit {
     let stdio: (Int32, Int32, Int32)
     /// With a terminal: where to send the master side of the pty made inside.
     let consoleFD: Int32?
+    /// With a relay: where to send the guest loopback listener the monitor relays.
+    let relayFD: Int32?
 
     /// Signals forwarded to the workload.
     static let forwarded: [Int32] = [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH]
@@ -49,6 +51,13 @@ struct SandboxInit {
         }
         try syscallRetrying("sethostname") { sethostname(config.hostname, config.hostname.utf8.count) }
         try syscallRetrying("loopback up") { warren_loopback_up() }
+        if let relay = config.facadeRelay, let relayFD {
+            // Made before the workload starts, so its first connection waits in the backlog.
+            let listener = try syscallRetrying("listen 127.0.0.1:\(relay.port)") { warren_listen_loopback(relay.port) }
+            try syscallRetrying("sendmsg(relay)") { warren_send_fd(relayFD, listener) }
+            close(listener)
+            close(relayFD)
+        }
         try GuestFilesystem.setUp(rootfs: bundle.rootfsMount, readOnly: config.readOnlyRootfs, onlyRootMapped: config.isRootless)
         var stdio = self.stdio
         if let consoleFD {

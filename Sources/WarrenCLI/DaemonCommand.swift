@@ -59,7 +59,7 @@ struct DaemonCommand: AsyncParsableCommand {
             listen: try listen.map(DaemonConfiguration.HostPort.init(parsing:)),
             tokenFile: tokenFile, defaultDriver: defaultDriver, helperPath: helper, rootfsMode: mode,
             insecureRegistries: insecure, registryConfigPath: registryConfig ?? file.registryConfig,
-            dockerHost: dockerHost ?? file.dockerHost)
+            dockerHost: dockerHost ?? file.dockerHost, llmSettings: file.llm ?? [:])
 
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)

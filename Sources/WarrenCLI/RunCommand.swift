@@ -54,6 +54,16 @@ struct RunCommand: AsyncParsableCommand {
     var rootfs: String?
     @Option(name: .customLong("label"), help: "Label KEY=VALUE.")
     var labels: [String] = []
+    @Option(help: "Give the sandbox models through the LLM facade: openai, anthropic or both (comma-separated).")
+    var llm: String?
+    @Option(name: .customLong("llm-models"), help: "Models the sandbox may use, comma-separated (default: any).")
+    var llmModels: String?
+    @Option(name: .customLong("llm-budget-tokens"), help: "Input plus output tokens the sandbox may use in all.")
+    var llmBudgetTokens: Int64?
+    @Option(name: .customLong("llm-budget-requests"), help: "Model calls the sandbox may make in all.")
+    var llmBudgetRequests: Int64?
+    @Option(name: .customLong("llm-rpm"), help: "Model calls the sandbox may make per minute.")
+    var llmRPM: Int?
     @Flag(name: .shortAndLong, help: "Keep stdin open and send it to the sandbox.")
     var interactive = false
     @Flag(name: .shortAndLong, help: "Give the sandbox a terminal (with -i: raw mode, resize, Ctrl-C).")
@@ -131,11 +141,26 @@ struct RunCommand: AsyncParsableCommand {
             memoryBytes: try memory.map(ByteSize.parse), cpus: cpus, pids: pidsLimit, openFiles: nofile,
             fileSizeBytes: try fsize.map(ByteSize.parse), timeoutSeconds: timeout)
         try limits.validate()
-        return SandboxSpec(
+        return try SandboxSpec(
             name: name, rootfs: rootPath, image: image, command: command, env: env, workdir: workdir, user: user,
             driver: driver, mounts: try mounts.map(MountSpec.parse), limits: limits, network: networkMode,
             readOnlyRootfs: readOnly, capAdd: capAdd, tty: tty, stdin: interactive, hostname: hostname,
-            labels: labelMap, autoRemove: autoRemove && detach, consoleSize: tty ? Terminal.size() : nil)
+            labels: labelMap, autoRemove: autoRemove && detach, consoleSize: tty ? Terminal.size() : nil,
+            llm: llmAccess())
+    }
+
+    /// `--llm` and its limits; the limits without `--llm` are a mistake.
+    func llmAccess() throws -> LLMAccess? {
+        guard let llm else {
+            if llmModels != nil || llmBudgetTokens != nil || llmBudgetRequests != nil || llmRPM != nil {
+                throw WarrenError(.invalidArgument, "--llm-models, --llm-budget-* and --llm-rpm need --llm PROVIDERS")
+            }
+            return nil
+        }
+        let providers = llm.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let models = (llmModels ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        return LLMAccess(providers: providers, models: models, budgetTokens: llmBudgetTokens,
+                         budgetRequests: llmBudgetRequests, requestsPerMinute: llmRPM)
     }
 }
 

@@ -71,6 +71,11 @@ public struct WarrenClient: Sendable {
         try await call(.GET, "/v1/sandboxes/\(Self.escape(reference))")
     }
 
+    /// A sandbox's LLM access and use of the facade.
+    public func usage(_ reference: String) async throws -> SandboxUsage {
+        try await call(.GET, "/v1/sandboxes/\(Self.escape(reference))/usage")
+    }
+
     /// Stops a sandbox (SIGTERM, then SIGKILL after `graceSeconds`, the daemon's default when nil).
     public func stop(_ reference: String, graceSeconds: Double? = nil) async throws -> SandboxInfo {
         try await call(.POST, "/v1/sandboxes/\(Self.escape(reference))/stop", body: StopRequest(graceSeconds: graceSeconds))

@@ -36,3 +36,16 @@ public struct LLMCallRecord: Codable, Sendable, Equatable {
         self.outputTokens = outputTokens; self.latencyMs = latencyMs
     }
 }
+
+/// A sandbox's LLM access and what it has used (`warren usage`).
+public struct SandboxUsage: Codable, Sendable, Equatable {
+    public var id: String
+    public var name: String?
+    /// The access it was given; nil when it has none.
+    public var llm: LLMAccess?
+    public var usage: [LLMUsage]
+
+    public init(id: String, name: String?, llm: LLMAccess?, usage: [LLMUsage]) {
+        self.id = id; self.name = name; self.llm = llm; self.usage = usage
+    }
+}

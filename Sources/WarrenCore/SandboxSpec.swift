@@ -33,6 +33,10 @@ public struct SandboxSpec: Codable, Sendable, Equatable {
     public var autoRemove: Bool
     /// Set by the daemon when `image` is resolved: never taken from a client.
     public var resolvedImage: ResolvedImage?
+    /// Access to models through the LLM facade; nil gives none.
+    public var llm: LLMAccess?
+    /// Where the guest reaches the facade; set by the daemon for the driver only, never stored.
+    public var facadeRelay: GuestRelay?
 
     public init(
         name: String? = nil, rootfs: String? = nil, image: String? = nil, command: [String] = [],
@@ -40,19 +44,20 @@ public struct SandboxSpec: Codable, Sendable, Equatable {
         mounts: [MountSpec] = [], limits: ResourceLimits = .init(), network: NetworkMode = .none,
         readOnlyRootfs: Bool = false, capAdd: [String] = [], tty: Bool = false, stdin: Bool = false,
         hostname: String? = nil, labels: [String: String] = [:], autoRemove: Bool = false,
-        consoleSize: TerminalSize? = nil
+        consoleSize: TerminalSize? = nil, llm: LLMAccess? = nil
     ) {
         self.name = name; self.rootfs = rootfs; self.image = image; self.command = command
         self.env = env; self.workdir = workdir; self.user = user; self.driver = driver
         self.mounts = mounts; self.limits = limits; self.network = network
         self.readOnlyRootfs = readOnlyRootfs; self.capAdd = capAdd; self.tty = tty
         self.stdin = stdin; self.hostname = hostname; self.labels = labels
-        self.autoRemove = autoRemove; self.consoleSize = consoleSize
+        self.autoRemove = autoRemove; self.consoleSize = consoleSize; self.llm = llm
     }
 
     enum CodingKeys: String, CodingKey {
         case name, rootfs, image, command, env, workdir, user, driver, mounts, limits, network
         case readOnlyRootfs, capAdd, tty, stdin, consoleSize, hostname, labels, autoRemove, resolvedImage
+        case llm, facadeRelay
     }
 
     /// Lenient decoding: every field but `command` may be omitted.
@@ -78,6 +83,8 @@ public struct SandboxSpec: Codable, Sendable, Equatable {
         labels = try c.decodeIfPresent([String: String].self, forKey: .labels) ?? [:]
         autoRemove = try c.decodeIfPresent(Bool.self, forKey: .autoRemove) ?? false
         resolvedImage = try c.decodeIfPresent(ResolvedImage.self, forKey: .resolvedImage)
+        llm = try c.decodeIfPresent(LLMAccess.self, forKey: .llm)
+        facadeRelay = try c.decodeIfPresent(GuestRelay.self, forKey: .facadeRelay)
     }
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import ImageStore
+import LLMFacade
 import WarrenCore
 
 /// Builds the daemon's HTTP API over a `SandboxManager`.
@@ -19,6 +20,8 @@ public enum APIRouter {
         public var registry: RegistryClient?
         /// The docker `config.json` read for registry logins at each pull.
         public var registryConfigPath: String?
+        /// Served under `/llm` to host clients holding a sandbox token (Unix socket only).
+        public var facade: LLMFacadeService?
 
         public init(manager: SandboxManager, metrics: DaemonMetrics, dataRoot: String, bearerToken: String? = nil,
                     registry: RegistryClient? = nil, registryConfigPath: String? = nil) {
@@ -37,6 +40,9 @@ public enum APIRouter {
         addSystemRoutes(to: router, deps)
         addSandboxRoutes(to: router, deps)
         addImageRoutes(to: router, deps)
+        if let facade = deps.facade, deps.bearerToken == nil {
+            FacadeRoutes.add(to: router.group("/llm"), proxy: facade.proxy, listener: nil)
+        }
         return router
     }
 
@@ -104,6 +110,9 @@ public enum APIRouter {
             let force = request.flag("force")
             try await uncancellable { try await manager.remove(reference, force: force) }
             return Response(status: .noContent)
+        }
+        router.get("/v1/sandboxes/{id}/usage") { _, context in
+            try HTTPBody.json(try await manager.usage(context.parameters.require("id")))
         }
         router.get("/v1/sandboxes/{id}/logs") { request, context in
             HTTPBody.ndjson(try await manager.logs(context.parameters.require("id"), follow: request.flag("follow")))

@@ -14,6 +14,8 @@ public struct DaemonConfigFile: Decodable, Sendable, Equatable {
     public var dataRoot: String?
     public var socket: String?
     public var dockerHost: String?
+    /// Provider keys and upstreams: `{"OPENAI_API_KEY": "...", "WARREN_OPENAI_BASE_URL": "..."}`.
+    public var llm: [String: String]?
 
     enum CodingKeys: String, CodingKey {
         case insecureRegistries = "insecure-registries"
@@ -21,6 +23,7 @@ public struct DaemonConfigFile: Decodable, Sendable, Equatable {
         case dataRoot = "data-root"
         case socket
         case dockerHost = "docker-host"
+        case llm
     }
 
     public init(insecureRegistries: [String]? = nil, registryConfig: String? = nil, dataRoot: String? = nil, socket: String? = nil,

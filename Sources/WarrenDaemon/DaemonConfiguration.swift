@@ -25,11 +25,14 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// The Docker engine the docker driver uses: `unix:///path`; nil means `DOCKER_HOST`,
     /// else `/var/run/docker.sock`.
     public var dockerHost: String?
+    /// LLM provider settings from the config file's `llm` object (`OPENAI_API_KEY`,
+    /// `WARREN_OPENAI_BASE_URL`, ...); the daemon's environment wins over them.
+    public var llmSettings: [String: String]
 
     public init(socketPath: String? = nil, dataRoot: String? = nil, listen: HostPort? = nil,
                 tokenFile: String? = nil, defaultDriver: String = "native", helperPath: String? = nil,
                 rootfsMode: RootfsMode = .auto, insecureRegistries: [String] = [], registryConfigPath: String? = nil,
-                dockerHost: String? = nil) {
+                dockerHost: String? = nil, llmSettings: [String: String] = [:]) {
         self.socketPath = socketPath ?? Self.defaultSocketPath()
         self.dataRoot = dataRoot ?? Self.defaultDataRoot()
         self.listen = listen
@@ -40,6 +43,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         self.insecureRegistries = insecureRegistries
         self.registryConfigPath = registryConfigPath ?? RegistryCredentialStore.defaultDockerConfigPath
         self.dockerHost = dockerHost
+        self.llmSettings = llmSettings
     }
 
     /// A TCP address `host:port` (`[::1]:2375` for IPv6).

@@ -28,6 +28,7 @@ extension SandboxManager {
         let log = logger.with(id)
         guard let info = try? await store.sandboxes.get(id: id), info.state.isActive else { return }
         let stopped = stopRequested.remove(id) != nil
+        if info.spec.llm != nil { await facade?.revoke(id) }
         do {
             switch outcome {
             case .success(let exit):
@@ -132,6 +133,7 @@ extension SandboxManager {
     /// Removes the driver's resources, then marks the row `removed`.
     func removeNow(_ id: String, driver: any RuntimeDriver) async throws {
         waiters.removeValue(forKey: id)?.cancel()
+        await facade?.revoke(id)
         try await driver.remove(id: id)
         let info = try await current(id)
         if info.state == .removed { return }

@@ -75,6 +75,11 @@ extension SandboxManager {
                 }
             }
             metrics.sandboxesRunning.record(running.count)
+            if row.spec.llm != nil, let facade {
+                do { try await facade.listen(row.id) } catch {
+                    log.error("cannot serve the LLM facade to a re-adopted sandbox", metadata: ["error": "\(error)"])
+                }
+            }
             startWaiter(row.id, driver: driver)
             report.readopted.append(row.id)
             log.info("re-adopted running sandbox", metadata: ["pid": "\(pid)"])

@@ -32,11 +32,15 @@ public actor SandboxManager {
     /// Tasks feeding open streams (follow logs, events, exec), cancelled at shutdown.
     var pumps: [UUID: Task<Void, Never>] = [:]
     var isShuttingDown = false
+    /// The LLM facade; nil where the daemon serves none (some tests), so `--llm` is refused.
+    let facade: LLMFacadeService?
 
     /// Creates a manager over `store`, using `drivers` to run sandboxes.
     public init(store: WarrenStore, drivers: DriverRegistry, metrics: DaemonMetrics = DaemonMetrics(),
-                defaultStopGrace: Duration = .seconds(10), images: ImageStore? = nil, logger: Logger) {
+                defaultStopGrace: Duration = .seconds(10), images: ImageStore? = nil, facade: LLMFacadeService? = nil,
+                logger: Logger) {
         self.store = store
+        self.facade = facade
         self.images = images
         self.drivers = drivers
         self.metrics = metrics
@@ -53,7 +57,12 @@ public actor SandboxManager {
     public func create(_ spec: SandboxSpec) async throws -> SandboxInfo {
         guard !isShuttingDown else { throw WarrenError(.unavailable, "the daemon is shutting down") }
         var spec = spec
+        spec.facadeRelay = nil
         try Self.validate(spec)
+        if let access = spec.llm {
+            guard let facade else { throw WarrenError(.unavailable, "this daemon serves no LLM facade") }
+            _ = try await facade.validate(access)
+        }
         let driver = try drivers.driver(named: spec.driver)
         spec.limits = spec.limits.withDefaults(driver.defaultLimits)
         let availability = await driver.availability()
@@ -85,7 +94,7 @@ public actor SandboxManager {
         log.info("sandbox created", metadata: ["driver": "\(driver.name)", "name": "\(spec.name ?? "")"])
 
         do {
-            try await driver.create(id: id, spec: spec)
+            try await driver.create(id: id, spec: try await withFacade(id, spec))
         } catch {
             throw await failStart(id, driver: driver, error: error, phase: "create")
         }
@@ -114,6 +123,7 @@ public actor SandboxManager {
     func failStart(_ id: String, driver: any RuntimeDriver, error: any Error, phase: String) async -> WarrenError {
         let wrapped = WarrenError.wrap(error)
         let log = logger.with(id)
+        await facade?.revoke(id)
         log.error("sandbox \(phase) failed", metadata: ["error": "\(wrapped.message)"])
         metrics.sandboxesFailed.increment()
         do {
@@ -135,6 +145,25 @@ public actor SandboxManager {
             _ = try? await move(id, to: .removed, event: "remove")
         }
         return wrapped
+    }
+
+    /// The spec the driver gets: with LLM access, a token is issued and the guest's
+    /// environment names the facade (the stored spec never holds the token).
+    func withFacade(_ id: String, _ spec: SandboxSpec) async throws -> SandboxSpec {
+        guard let access = spec.llm, let facade else { return spec }
+        let (env, relay) = try await facade.issue(id: id, access: access,
+                                                  lifetime: spec.limits.timeoutSeconds.map { .seconds($0) })
+        let names = Set(env.map { String($0.prefix { $0 != "=" }) })
+        var guest = spec
+        guest.env = spec.env.filter { !names.contains(String($0.prefix { $0 != "=" })) } + env
+        guest.facadeRelay = relay
+        return guest
+    }
+
+    /// A sandbox's use of the LLM facade, per provider and model.
+    public func usage(_ reference: String) async throws -> SandboxUsage {
+        let info = try await store.sandboxes.resolve(reference)
+        return SandboxUsage(id: info.id, name: info.name, llm: info.spec.llm, usage: try await store.llm.usage(sandboxID: info.id))
     }
 
     // MARK: - Queries

@@ -1,5 +1,6 @@
 import Foundation
 import ImageStore
+import LLMFacade
 import Hummingbird
 import Logging
 import NIOCore
@@ -41,7 +42,9 @@ public struct WarrenDaemon: Sendable {
         try Self.makeDirectory(config.dataRoot)
         let store = try WarrenStore(path: config.dataRoot + "/warren.db", logger: logger)
         let images = try self.images ?? ImageStore(dataRoot: config.dataRoot, logger: logger)
-        let manager = SandboxManager(store: store, drivers: drivers, metrics: metrics, images: images, logger: logger)
+        let upstreams = try FacadeUpstreams.from(environment: ProcessInfo.processInfo.environment, file: config.llmSettings)
+        let facade = LLMFacadeService(upstreams: upstreams, store: store, dataRoot: config.dataRoot, logger: logger)
+        let manager = SandboxManager(store: store, drivers: drivers, metrics: metrics, images: images, facade: facade, logger: logger)
         await manager.reconcile()
         let registry = RegistryClient(options: RegistryOptions(insecureRegistries: Set(config.insecureRegistries)), logger: logger)
 
@@ -59,6 +62,7 @@ public struct WarrenDaemon: Sendable {
         logger.info("warren daemon starting", metadata: [
             "socket": "\(config.socketPath)", "dataRoot": "\(config.dataRoot)",
             "drivers": "\(drivers.names.joined(separator: ","))", "version": "\(warrenVersion)",
+            "llm": "\(upstreams.configured.map(\.rawValue).joined(separator: ","))",
         ])
         defer { unlink(config.socketPath) }
         do { try await group.run() } catch {
@@ -73,8 +77,9 @@ public struct WarrenDaemon: Sendable {
 
     private func unixApplication(manager: SandboxManager, registry: RegistryClient,
                                  onReady: @escaping @Sendable () async -> Void) -> some Service {
-        let deps = APIRouter.Dependencies(manager: manager, metrics: metrics, dataRoot: configuration.dataRoot,
+        var deps = APIRouter.Dependencies(manager: manager, metrics: metrics, dataRoot: configuration.dataRoot,
                                           registry: registry, registryConfigPath: configuration.registryConfigPath)
+        deps.facade = manager.facade
         let path = configuration.socketPath
         let logger = self.logger
         let allowed = allowedPeerUIDs ?? [getuid(), geteuid(), 0]
@@ -153,5 +158,6 @@ struct ManagerService: Service {
     func run() async throws {
         try? await gracefulShutdown()
         await manager.shutdown()
+        await manager.facade?.shutdown()
     }
 }

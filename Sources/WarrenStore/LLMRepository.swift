@@ -53,8 +53,9 @@ public struct LLMRepository: Sendable {
         }
     }
 
-    /// Records a forwarded call: its audit row, and its request and tokens in the usage, in one transaction.
-    public func record(_ call: LLMCallRecord) async throws {
+    /// Records a call: its audit row and, when `metered` (a forwarded generation call), its
+    /// request and tokens in the usage, in one transaction.
+    public func record(_ call: LLMCallRecord, metered: Bool = true) async throws {
         try await mapErrors {
             try await writer.write { db in
                 try db.execute(sql: """
@@ -62,6 +63,7 @@ public struct LLMRepository: Sendable {
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """, arguments: [call.time.timeIntervalSince1970, call.sandboxID, call.provider, call.model, call.endpoint,
                                      call.status, call.inputTokens, call.outputTokens, call.latencyMs])
+                guard metered else { return }
                 try db.execute(sql: """
                     INSERT INTO llm_usage (sandbox_id, provider, model, requests, input_tokens, output_tokens) VALUES (?, ?, ?, 1, ?, ?)
                     ON CONFLICT (sandbox_id, provider, model) DO UPDATE SET requests = requests + 1,

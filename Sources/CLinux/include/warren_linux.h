@@ -44,6 +44,15 @@ int warren_open_devpts_pty(const char *ptmx, int *slave);
 int warren_send_fd(int sock, int fd);
 /// Receives one fd sent by warren_send_fd (close-on-exec); -1 with ENODATA at end of stream.
 int warren_recv_fd(int sock);
+/// A close-on-exec TCP socket listening on 127.0.0.1:`port` in this thread's network namespace.
+int warren_listen_loopback(uint16_t port);
+/// The same, in the network namespace at `netns_path` (done on a short-lived thread).
+int warren_listen_loopback_in_netns(const char *netns_path, uint16_t port);
+/// Accepts on `listen_fd` on a thread of its own and relays every connection to the
+/// Unix socket `name` in `directory`; owns `listen_fd` from then on. 0 on success.
+int warren_relay_start(int listen_fd, const char *directory, const char *name);
+/// Ends a relay's accept loop (open connections finish on their own).
+int warren_relay_stop(int listen_fd);
 /// A close-on-exec AF_UNIX stream socket pair.
 int warren_socketpair(int fds[2]);
 /// Opens a new pty pair: returns master, stores the slave fd.

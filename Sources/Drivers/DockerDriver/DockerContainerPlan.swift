@@ -11,6 +11,8 @@ public enum DockerContainerPlan {
     public static let timeoutLabel = "warren.timeout"
     /// Label holding the terminal's first size (`ROWSxCOLS`), applied once the container runs.
     public static let consoleSizeLabel = "warren.console-size"
+    /// Label holding the facade relay (`PORT:SOCKET`), set up again when a daemon re-adopts the sandbox.
+    public static let facadeRelayLabel = "warren.llm-relay"
 
     /// Container and network name of a sandbox.
     public static func name(_ id: String) -> String { "warren-\(id)" }
@@ -33,6 +35,7 @@ public enum DockerContainerPlan {
         labels[ownerLabel] = owner
         if let timeout = spec.limits.timeoutSeconds { labels[timeoutLabel] = "\(timeout)" }
         if spec.tty, let size = spec.consoleSize { labels[consoleSizeLabel] = "\(size.rows)x\(size.cols)" }
+        if let relay = spec.facadeRelay { labels[facadeRelayLabel] = "\(relay.port):\(relay.socketPath)" }
         config.Labels = labels
         config.Tty = spec.tty
         config.OpenStdin = spec.stdin || spec.tty

@@ -22,6 +22,8 @@ public actor DockerDriver: RuntimeDriver {
     let localImages: (any LocalImageSource)?
     let logger: Logger
     private var client: DockerClient?
+    /// Listeners relaying the LLM facade into running containers, by sandbox.
+    var relays: [String: Int32] = [:]
 
     /// - Parameters:
     ///   - owner: tells this daemon's containers from those of another daemon on the same engine.
@@ -94,6 +96,7 @@ public actor DockerDriver: RuntimeDriver {
            size.count == 2, let rows = UInt16(size[0]), let cols = UInt16(size[1]) {
             try? await engine.resizeContainer(started.Id, rows: rows, cols: cols)
         }
+        try ensureRelay(id, container: started)
         return DriverRunInfo(pid: started.State.Pid ?? 0)
     }
 
@@ -105,6 +108,11 @@ public actor DockerDriver: RuntimeDriver {
         let engine = try await engine()
         let name = container(id)
         guard let before = try await engine.inspectContainer(name) else { return Self.removedExit(code: nil) }
+        // A re-adopted sandbox gets its facade relay back.
+        do { try ensureRelay(id, container: before) } catch {
+            logger.error("\(WarrenError.wrap(error).message)", metadata: ["sandbox": "\(id.prefix(12))"])
+        }
+        defer { stopRelay(id) }
         var timedOut = false
         if let limit = before.Config?.Labels?[DockerContainerPlan.timeoutLabel].flatMap(Double.init),
            let started = before.State.StartedAt.flatMap({ DockerLogDecoder.parseTimestamp(Array($0.utf8)) }) {
@@ -174,6 +182,7 @@ public actor DockerDriver: RuntimeDriver {
 
     /// Removes the container (killing it if it runs) and the sandbox's network.
     public func remove(id: String) async throws {
+        stopRelay(id)
         let engine = try await engine()
         try await engine.removeContainer(container(id))
         try await engine.removeNetwork(container(id))

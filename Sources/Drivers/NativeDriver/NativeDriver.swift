@@ -99,7 +99,8 @@ public actor NativeDriver: RuntimeDriver {
                 limits: spec.limits, network: spec.network, tty: spec.tty,
                 stdin: spec.stdin, consoleSize: spec.consoleSize,
                 idMap: rootless ? IDMap(hostID: getuid(), size: 1) : try allocateSlot(),
-                cgroupPath: cgroupParent + "/" + id, rootfsMode: rootfsMode, rootless: rootless)
+                cgroupPath: cgroupParent + "/" + id, rootfsMode: rootfsMode, rootless: rootless,
+                facadeRelay: spec.facadeRelay)
             try writeFileAtomically(b.configFile, Array(try WarrenJSON.encoder().encode(config)), mode: 0o600)
         } catch {
             try? removeTree(b.path)

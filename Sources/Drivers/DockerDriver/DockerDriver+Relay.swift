@@ -1,0 +1,44 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLinux
+import Foundation
+import WarrenCore
+
+// MARK: - The LLM facade on the container's loopback
+
+extension DockerDriver {
+    /// The relay a container was created with, from its label.
+    static func relay(of container: DockerContainer) -> GuestRelay? {
+        guard let text = container.Config?.Labels?[DockerContainerPlan.facadeRelayLabel],
+              let colon = text.firstIndex(of: ":"), let port = UInt16(text[..<colon]) else { return nil }
+        return GuestRelay(port: port, socketPath: String(text[text.index(after: colon)...]))
+    }
+
+    /// Listens on the running container's own loopback (its network namespace, entered by
+    /// a short-lived thread) and relays each connection to the daemon's facade socket.
+    /// The container needs no network for it, and reaches nothing else of the host.
+    func ensureRelay(_ id: String, container: DockerContainer) throws {
+        guard relays[id] == nil, let relay = Self.relay(of: container) else { return }
+        guard container.State.Running == true, let pid = container.State.Pid, pid > 0 else { return }
+        let namespace = "/proc/\(pid)/ns/net"
+        let listener = warren_listen_loopback_in_netns(namespace, relay.port)
+        guard listener >= 0 else {
+            throw WarrenError(.unavailable, "cannot listen on the container's loopback for the LLM facade (\(namespace): \(String(cString: strerror(errno)))); the daemon must share the Docker engine's pid namespace")
+        }
+        let directory = (relay.socketPath as NSString).deletingLastPathComponent
+        let name = (relay.socketPath as NSString).lastPathComponent
+        guard warren_relay_start(listener, directory, name) == 0 else {
+            let message = String(cString: strerror(errno))
+            close(listener)
+            throw WarrenError(.internalError, "cannot relay the LLM facade into the container: \(message)")
+        }
+        relays[id] = listener
+    }
+
+    /// Stops accepting on the container's loopback.
+    func stopRelay(_ id: String) {
+        guard let listener = relays.removeValue(forKey: id) else { return }
+        _ = warren_relay_stop(listener)
+    }
+}
