@@ -96,7 +96,12 @@ public actor DockerDriver: RuntimeDriver {
            size.count == 2, let rows = UInt16(size[0]), let cols = UInt16(size[1]) {
             try? await engine.resizeContainer(started.Id, rows: rows, cols: cols)
         }
-        try ensureRelay(id, container: started)
+        do {
+            try ensureRelay(id, container: started)
+        } catch {
+            // A container that already ended needs no relay; its waiter records the exit.
+            if try await engine.inspectContainer(container(id))?.State.Running == true { throw error }
+        }
         return DriverRunInfo(pid: started.State.Pid ?? 0)
     }
 
