@@ -13,14 +13,17 @@ final class DaemonHarness: @unchecked Sendable {
     let daemonArguments: [String]
     /// More environment for CLI runs (`DOCKER_CONFIG`).
     var cliEnvironment: [String: String] = [:]
+    /// More environment for the daemon (provider keys for the LLM facade).
+    let daemonEnvironment: [String: String]
     private(set) var process: Process?
 
-    init(user: UInt32? = nil, daemonArguments: [String] = []) throws {
+    init(user: UInt32? = nil, daemonArguments: [String] = [], daemonEnvironment: [String: String] = [:]) throws {
         dir = "/tmp/warren-it-\(UUID().uuidString.prefix(8))"
         socket = dir + "/run/warren.sock"
         dataRoot = dir + "/data"
         self.user = user
         self.daemonArguments = daemonArguments
+        self.daemonEnvironment = daemonEnvironment
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o755])
         if let user { chown(dir, user, user) }
@@ -42,6 +45,9 @@ final class DaemonHarness: @unchecked Sendable {
         } else {
             p.executableURL = URL(fileURLWithPath: BuiltProducts.cli)
             p.arguments = daemon
+            if !daemonEnvironment.isEmpty {
+                p.environment = ProcessInfo.processInfo.environment.merging(daemonEnvironment) { $1 }
+            }
         }
         if !FileManager.default.fileExists(atPath: dir + "/daemon.log") {
             _ = FileManager.default.createFile(atPath: dir + "/daemon.log", contents: nil)
