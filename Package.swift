@@ -110,6 +110,12 @@ let package = Package(
         .target(name: "BenchSupport", path: "Benchmarks/BenchSupport", swiftSettings: strict),
         .executableTarget(name: "warren-bench-start", dependencies: ["BenchSupport"], path: "Benchmarks/StartLatency", swiftSettings: strict),
         .executableTarget(name: "warren-bench-docker", dependencies: ["BenchSupport"], path: "Benchmarks/DockerStart", swiftSettings: strict),
+        .executableTarget(name: "warren-bench-llm", dependencies: [
+            "BenchSupport",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+        ], path: "Benchmarks/FacadeLatency", swiftSettings: strict),
         .executableTarget(name: "warren-bench-pull", path: "Benchmarks/PullThroughput", exclude: ["make-image.py"],
                           swiftSettings: strict),
 

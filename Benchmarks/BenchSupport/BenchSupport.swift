@@ -80,6 +80,21 @@ public struct Bench: Sendable {
         }
     }
 
+    /// A busybox root filesystem at `rootfs` with `applets` linked.
+    public func makeBusyboxRootfs(_ rootfs: String, applets: [String]) {
+        let fm = FileManager.default
+        for d in ["bin", "etc", "proc", "dev", "sys", "tmp", "root"] {
+            try? fm.createDirectory(atPath: rootfs + "/" + d, withIntermediateDirectories: true)
+        }
+        guard let busybox = ["/bin/busybox", "/usr/bin/busybox"].first(where: fm.isExecutableFile(atPath:)) else {
+            fail("busybox-static is not installed")
+        }
+        try? fm.copyItem(atPath: busybox, toPath: rootfs + "/bin/busybox")
+        for applet in applets { try? fm.createSymbolicLink(atPath: rootfs + "/bin/" + applet, withDestinationPath: "busybox") }
+        try? "root:x:0:0:root:/root:/bin/sh\n".write(toFile: rootfs + "/etc/passwd", atomically: true, encoding: .utf8)
+        try? "root:x:0:\n".write(toFile: rootfs + "/etc/group", atomically: true, encoding: .utf8)
+    }
+
     /// Starts `warren daemon` on a socket in the scratch directory; returns it and the
     /// environment that points the CLI at it.
     public func startDaemon(_ extra: [String] = []) throws -> (Process, [String]) {

@@ -15,25 +15,11 @@ let work = bench.work
 let rootfs = work + "/rootfs"
 func fail(_ message: String) -> Never { bench.fail(message) }
 
-func makeRootfs() {
-    let fm = FileManager.default
-    for d in ["bin", "etc", "proc", "dev", "sys", "tmp", "root"] {
-        try? fm.createDirectory(atPath: rootfs + "/" + d, withIntermediateDirectories: true)
-    }
-    guard let busybox = ["/bin/busybox", "/usr/bin/busybox"].first(where: fm.isExecutableFile(atPath:)) else {
-        fail("busybox-static is not installed")
-    }
-    try? fm.copyItem(atPath: busybox, toPath: rootfs + "/bin/busybox")
-    for applet in ["true", "sh", "sleep"] { try? fm.createSymbolicLink(atPath: rootfs + "/bin/" + applet, withDestinationPath: "busybox") }
-    try? "root:x:0:0:root:/root:/bin/sh\n".write(toFile: rootfs + "/etc/passwd", atomically: true, encoding: .utf8)
-    try? "root:x:0:\n".write(toFile: rootfs + "/etc/group", atomically: true, encoding: .utf8)
-}
-
 // MARK: - Setup
 
 guard geteuid() == 0 else { fail("run as root (the native driver needs a root daemon)") }
 guard FileManager.default.isExecutableFile(atPath: warren) else { fail("\(warren) not found: build first") }
-makeRootfs()
+bench.makeBusyboxRootfs(rootfs, applets: ["true", "sh", "sleep"])
 defer { try? FileManager.default.removeItem(atPath: work) }
 let (daemon, client) = try bench.startDaemon()
 
