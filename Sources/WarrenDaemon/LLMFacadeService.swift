@@ -73,7 +73,7 @@ public actor LLMFacadeService {
     /// Serves sandbox `id`'s socket; returns once it accepts connections.
     func listen(_ id: String) async throws {
         if listeners[id] != nil { return }
-        try Self.makeDirectory(socketDirectory)
+        try WarrenDaemon.makeDirectory(socketDirectory)
         let path = socketPath(id)
         unlink(path)
         let router = Router()
@@ -118,15 +118,6 @@ public actor LLMFacadeService {
         }
         listeners = [:]
         await proxy.shutdown()
-    }
-
-    static func makeDirectory(_ path: String) throws {
-        do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o700])
-        } catch {
-            throw WarrenError(.internalError, "cannot create \(path): \(error)")
-        }
     }
 }
 

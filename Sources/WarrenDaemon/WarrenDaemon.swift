@@ -141,12 +141,13 @@ public struct WarrenDaemon: Sendable {
         return token
     }
 
+    /// Creates `path` (and its parents) with mode 0700: the data root and directories in it.
     static func makeDirectory(_ path: String) throws {
         do {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: 0o700])
         } catch {
-            throw WarrenError(.internalError, "cannot create data root \(path): \(error)")
+            throw WarrenError(.internalError, "cannot create \(path): \(error)")
         }
     }
 }
