@@ -21,6 +21,8 @@ struct SandboxInit {
     /// With a relay: where to send the guest loopback listener the monitor relays.
     let relayFD: Int32?
 
+    static let capKill: Int32 = 5
+
     /// Signals forwarded to the workload.
     static let forwarded: [Int32] = [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH]
 
@@ -86,10 +88,12 @@ struct SandboxInit {
             waitpid(pid, &status, 0)
             throw SandboxSetupError(String(decoding: failure, as: UTF8.self))
         }
-        // Init keeps nothing it does not need: no capabilities, not ptrace-able.
+        // Init keeps nothing it does not need: not ptrace-able, and of the capabilities
+        // only CAP_KILL, to pass stop signals on to a workload running as another user
+        // (its pid namespace holds only the sandbox's processes).
         _ = warren_prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
-        try Capabilities.limitBoundingSet(keep: [])
-        try Capabilities.apply(keep: [])
+        try Capabilities.limitBoundingSet(keep: [Self.capKill])
+        try Capabilities.apply(keep: [Self.capKill])
         _ = warren_prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
         return pid
     }

@@ -58,6 +58,21 @@ struct CLIEndToEndTests {
         #expect(missing.stderr.hasPrefix("warren: "))
     }
 
+    @Test("stop delivers SIGTERM to a workload running as another user, which exits on its own terms")
+    func stopReachesUnprivilegedWorkload() throws {
+        let d = try DaemonHarness()
+        defer { d.cleanUp() }
+        let run = try d.cli(["run", "-d", "--user", "1000:1000", "--rootfs", try TestRootfs.path(), "--", "/bin/sh", "-c",
+                             "trap 'echo got TERM; exit 7' TERM; echo ready; while :; do sleep 0.1; done"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let id = run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        for _ in 0..<50 where try d.cli(["logs", id]).stdout.isEmpty { usleep(100_000) }
+        #expect(try d.cli(["stop", "-t", "20", id]).status == 0)
+        let info = try WarrenJSON.decoder().decode(SandboxInfo.self, from: Data(try d.cli(["inspect", id]).stdout.utf8))
+        #expect(info.exitCode == 7, "the trap's exit code, not a SIGKILL after the grace period")
+        #expect(try d.cli(["logs", id]).stdout == "ready\ngot TERM\n")
+    }
+
     @Test("kill -9 of the daemon loses no running sandbox; a restart re-adopts it")
     func daemonCrashReadoption() throws {
         let d = try DaemonHarness()
