@@ -64,6 +64,8 @@ struct RunCommand: AsyncParsableCommand {
     var llmBudgetRequests: Int64?
     @Option(name: .customLong("llm-rpm"), help: "Model calls the sandbox may make per minute.")
     var llmRPM: Int?
+    @Flag(help: "Run Jupyter Server as the main process (the image's launcher, warren-notebook); open it with `warren notebook ID`.")
+    var notebook = false
     @Flag(name: .shortAndLong, help: "Keep stdin open and send it to the sandbox.")
     var interactive = false
     @Flag(name: .shortAndLong, help: "Give the sandbox a terminal (with -i: raw mode, resize, Ctrl-C).")
@@ -91,6 +93,7 @@ struct RunCommand: AsyncParsableCommand {
         }
         if detach {
             Output.line(info.id)
+            if notebook { Output.error("open the notebook with: warren notebook \(info.shortID)") }
             return
         }
         let code = try await Attach.follow(warren, sandbox: info.id, stdin: interactive, tty: tty)
@@ -108,6 +111,9 @@ struct RunCommand: AsyncParsableCommand {
     func makeSpec() throws -> SandboxSpec {
         if interactive && tty && !detach && !Terminal.isTerminal(STDIN_FILENO) {
             throw WarrenError(.invalidArgument, "the input device is not a TTY: drop -t, or run from a terminal")
+        }
+        if notebook && (tty || interactive) {
+            throw WarrenError(.invalidArgument, "--notebook runs Jupyter Server as the main process: drop -i and -t")
         }
         guard !command.isEmpty || image != nil else {
             throw WarrenError(.invalidArgument, "no command given: put it after --, e.g. warren run --rootfs DIR -- /bin/sh -c 'echo hi'")
@@ -146,7 +152,7 @@ struct RunCommand: AsyncParsableCommand {
             driver: driver, mounts: try mounts.map(MountSpec.parse), limits: limits, network: networkMode,
             readOnlyRootfs: readOnly, capAdd: capAdd, tty: tty, stdin: interactive, hostname: hostname,
             labels: labelMap, autoRemove: autoRemove && detach, consoleSize: tty ? Terminal.size() : nil,
-            llm: llmAccess())
+            llm: llmAccess(), notebook: notebook)
     }
 
     /// `--llm` and its limits; the limits without `--llm` are a mistake.

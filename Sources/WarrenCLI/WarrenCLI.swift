@@ -55,7 +55,7 @@ struct WarrenCommand: AsyncParsableCommand {
         subcommands: [
             DaemonCommand.self, RunCommand.self, ExecCommand.self, LogsCommand.self, PsCommand.self,
             StopCommand.self, RmCommand.self, InspectCommand.self, InfoCommand.self, VersionCommand.self,
-            EventsCommand.self, UsageCommand.self, PullCommand.self, ImagesCommand.self, RmiCommand.self, ImageCommand.self,
+            EventsCommand.self, UsageCommand.self, NotebookCommand.self, PullCommand.self, ImagesCommand.self, RmiCommand.self, ImageCommand.self,
         ])
 }
 

@@ -72,6 +72,11 @@ public struct WarrenClient: Sendable {
     }
 
     /// A sandbox's LLM access and use of the facade.
+    /// A one-time link to a notebook sandbox's Jupyter, once Jupyter answers.
+    public func notebookLink(_ reference: String) async throws -> NotebookLink {
+        try await call(.POST, "/v1/sandboxes/\(Self.escape(reference))/notebook")
+    }
+
     public func usage(_ reference: String) async throws -> SandboxUsage {
         try await call(.GET, "/v1/sandboxes/\(Self.escape(reference))/usage")
     }

@@ -37,6 +37,8 @@ public struct SandboxSpec: Codable, Sendable, Equatable {
     public var llm: LLMAccess?
     /// Where the guest reaches the facade; set by the daemon for the driver only, never stored.
     public var facadeRelay: GuestRelay?
+    /// Run Jupyter Server as the main process, served by the daemon under `/notebooks/<id>/`.
+    public var notebook: Bool
 
     public init(
         name: String? = nil, rootfs: String? = nil, image: String? = nil, command: [String] = [],
@@ -44,7 +46,7 @@ public struct SandboxSpec: Codable, Sendable, Equatable {
         mounts: [MountSpec] = [], limits: ResourceLimits = .init(), network: NetworkMode = .none,
         readOnlyRootfs: Bool = false, capAdd: [String] = [], tty: Bool = false, stdin: Bool = false,
         hostname: String? = nil, labels: [String: String] = [:], autoRemove: Bool = false,
-        consoleSize: TerminalSize? = nil, llm: LLMAccess? = nil
+        consoleSize: TerminalSize? = nil, llm: LLMAccess? = nil, notebook: Bool = false
     ) {
         self.name = name; self.rootfs = rootfs; self.image = image; self.command = command
         self.env = env; self.workdir = workdir; self.user = user; self.driver = driver
@@ -52,12 +54,13 @@ public struct SandboxSpec: Codable, Sendable, Equatable {
         self.readOnlyRootfs = readOnlyRootfs; self.capAdd = capAdd; self.tty = tty
         self.stdin = stdin; self.hostname = hostname; self.labels = labels
         self.autoRemove = autoRemove; self.consoleSize = consoleSize; self.llm = llm
+        self.notebook = notebook
     }
 
     enum CodingKeys: String, CodingKey {
         case name, rootfs, image, command, env, workdir, user, driver, mounts, limits, network
         case readOnlyRootfs, capAdd, tty, stdin, consoleSize, hostname, labels, autoRemove, resolvedImage
-        case llm, facadeRelay
+        case llm, facadeRelay, notebook
     }
 
     /// Lenient decoding: every field but `command` may be omitted.
@@ -85,6 +88,7 @@ public struct SandboxSpec: Codable, Sendable, Equatable {
         resolvedImage = try c.decodeIfPresent(ResolvedImage.self, forKey: .resolvedImage)
         llm = try c.decodeIfPresent(LLMAccess.self, forKey: .llm)
         facadeRelay = try c.decodeIfPresent(GuestRelay.self, forKey: .facadeRelay)
+        notebook = try c.decodeIfPresent(Bool.self, forKey: .notebook) ?? false
     }
 }
 

@@ -37,6 +37,10 @@ public struct WarrenError: Error, Codable, Sendable, Equatable, CustomStringConv
         public static let forbidden: Code = "forbidden"
         public static let unavailable: Code = "unavailable"
         public static let timeout: Code = "timeout"
+        /// The thing existed and is gone for good (a stopped sandbox's notebook).
+        public static let gone: Code = "gone"
+        /// A server behind the daemon (a sandbox's Jupyter) failed or could not be reached.
+        public static let badGateway: Code = "bad_gateway"
         public static let internalError: Code = "internal"
     }
 }
@@ -50,7 +54,9 @@ extension WarrenError {
         case .forbidden: 403
         case .notFound: 404
         case .alreadyExists, .conflict, .invalidState: 409
+        case .gone: 410
         case .unsupported: 501
+        case .badGateway: 502
         case .unavailable: 503
         case .timeout: 504
         default: 500
@@ -65,7 +71,9 @@ extension WarrenError {
         case 403: .forbidden
         case 404: .notFound
         case 409: .conflict
+        case 410: .gone
         case 501: .unsupported
+        case 502: .badGateway
         case 503: .unavailable
         case 504: .timeout
         default: .internalError

@@ -22,6 +22,10 @@ public enum APIRouter {
         public var registryConfigPath: String?
         /// Served under `/llm` to host clients holding a sandbox token (Unix socket only).
         public var facade: LLMFacadeService?
+        /// Serves `/notebooks/<id>/...` (TCP listener only).
+        public var notebookGateway: NotebookGateway?
+        /// The TCP listener's `http://HOST:PORT`, which notebook links point at.
+        public var notebookBaseURL: String?
 
         public init(manager: SandboxManager, metrics: DaemonMetrics, dataRoot: String, bearerToken: String? = nil,
                     registry: RegistryClient? = nil, registryConfigPath: String? = nil) {
@@ -34,6 +38,10 @@ public enum APIRouter {
     public static func build(_ deps: Dependencies) -> Router<DaemonRequestContext> {
         let router = Router(context: DaemonRequestContext.self)
         router.add(middleware: APIErrorMiddleware(metrics: deps.metrics))
+        if let gateway = deps.notebookGateway {
+            // Before the bearer check: a browser proves itself with its notebook cookie.
+            addNotebookRoutes(to: router, gateway)
+        }
         if let token = deps.bearerToken {
             router.add(middleware: BearerTokenMiddleware(token: Array(token.utf8)))
         }
@@ -110,6 +118,10 @@ public enum APIRouter {
             let force = request.flag("force")
             try await uncancellable { try await manager.remove(reference, force: force) }
             return Response(status: .noContent)
+        }
+        router.post("/v1/sandboxes/{id}/notebook") { _, context in
+            try HTTPBody.json(try await manager.notebookLink(context.parameters.require("id"), baseURL: deps.notebookBaseURL),
+                              status: .created)
         }
         router.get("/v1/sandboxes/{id}/usage") { _, context in
             try HTTPBody.json(try await manager.usage(context.parameters.require("id")))

@@ -77,6 +77,12 @@ public struct DaemonConfiguration: Sendable, Equatable {
             self.port = port
         }
 
+        /// `http://HOST:PORT` for links to this listener; a wildcard host becomes loopback.
+        public var baseURL: String {
+            let shown = host == "0.0.0.0" ? "127.0.0.1" : host == "::" ? "::1" : host
+            return "http://" + (shown.contains(":") ? "[\(shown)]" : shown) + ":\(port)"
+        }
+
         /// Whether only this host can reach the address.
         public var isLoopback: Bool {
             host == "localhost" || host == "::1" || host.hasPrefix("127.")

@@ -29,6 +29,7 @@ extension SandboxManager {
         guard let info = try? await store.sandboxes.get(id: id), info.state.isActive else { return }
         let stopped = stopRequested.remove(id) != nil
         if info.spec.llm != nil { await facade?.revoke(id) }
+        if info.spec.notebook { await notebooks?.close(id) }
         do {
             switch outcome {
             case .success(let exit):
@@ -134,6 +135,7 @@ extension SandboxManager {
     func removeNow(_ id: String, driver: any RuntimeDriver) async throws {
         waiters.removeValue(forKey: id)?.cancel()
         await facade?.revoke(id)
+        await notebooks?.close(id)
         try await driver.remove(id: id)
         let info = try await current(id)
         if info.state == .removed { return }

@@ -80,6 +80,7 @@ extension SandboxManager {
                     log.error("cannot serve the LLM facade to a re-adopted sandbox", metadata: ["error": "\(error)"])
                 }
             }
+            if row.spec.notebook { await notebooks?.opened(row.id) }
             startWaiter(row.id, driver: driver)
             report.readopted.append(row.id)
             log.info("re-adopted running sandbox", metadata: ["pid": "\(pid)"])

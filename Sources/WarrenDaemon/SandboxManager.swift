@@ -34,13 +34,16 @@ public actor SandboxManager {
     var isShuttingDown = false
     /// The LLM facade; nil where the daemon serves none (some tests), so `--llm` is refused.
     let facade: LLMFacadeService?
+    /// Notebook tokens, links and sessions; nil where the daemon serves none, so `--notebook` is refused.
+    let notebooks: NotebookAccess?
 
     /// Creates a manager over `store`, using `drivers` to run sandboxes.
     public init(store: WarrenStore, drivers: DriverRegistry, metrics: DaemonMetrics = DaemonMetrics(),
                 defaultStopGrace: Duration = .seconds(10), images: ImageStore? = nil, facade: LLMFacadeService? = nil,
-                logger: Logger) {
+                notebooks: NotebookAccess? = nil, logger: Logger) {
         self.store = store
         self.facade = facade
+        self.notebooks = notebooks
         self.images = images
         self.drivers = drivers
         self.metrics = metrics
@@ -62,6 +65,10 @@ public actor SandboxManager {
         if let access = spec.llm {
             guard let facade else { throw WarrenError(.unavailable, "this daemon serves no LLM facade") }
             _ = try await facade.validate(access)
+        }
+        if spec.notebook {
+            guard notebooks != nil else { throw WarrenError(.unavailable, "this daemon serves no notebooks") }
+            if spec.command.isEmpty { spec.command = [NotebookPaths.launcher] }
         }
         let driver = try drivers.driver(named: spec.driver)
         spec.limits = spec.limits.withDefaults(driver.defaultLimits)
@@ -94,7 +101,7 @@ public actor SandboxManager {
         log.info("sandbox created", metadata: ["driver": "\(driver.name)", "name": "\(spec.name ?? "")"])
 
         do {
-            try await driver.create(id: id, spec: try await withFacade(id, spec))
+            try await driver.create(id: id, spec: try await withNotebook(id, try await withFacade(id, spec)))
         } catch {
             throw await failStart(id, driver: driver, error: error, phase: "create")
         }
@@ -124,6 +131,7 @@ public actor SandboxManager {
         let wrapped = WarrenError.wrap(error)
         let log = logger.with(id)
         await facade?.revoke(id)
+        await notebooks?.close(id)
         log.error("sandbox \(phase) failed", metadata: ["error": "\(wrapped.message)"])
         metrics.sandboxesFailed.increment()
         do {

@@ -2,6 +2,7 @@ import Foundation
 import ImageStore
 import LLMFacade
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import RuntimeDriver
@@ -44,15 +45,20 @@ public struct WarrenDaemon: Sendable {
         let images = try self.images ?? ImageStore(dataRoot: config.dataRoot, logger: logger)
         let upstreams = try FacadeUpstreams.from(environment: ProcessInfo.processInfo.environment, file: config.llmSettings)
         let facade = LLMFacadeService(upstreams: upstreams, store: store, dataRoot: config.dataRoot, logger: logger)
-        let manager = SandboxManager(store: store, drivers: drivers, metrics: metrics, images: images, facade: facade, logger: logger)
+        let notebooks = try NotebookAccess(dataRoot: config.dataRoot)
+        let manager = SandboxManager(store: store, drivers: drivers, metrics: metrics, images: images, facade: facade,
+                                     notebooks: notebooks, logger: logger)
         await manager.reconcile()
         let registry = RegistryClient(options: RegistryOptions(insecureRegistries: Set(config.insecureRegistries)), logger: logger)
 
         var services: [any Service] = []
         try UnixSocket.prepare(config.socketPath, logger: logger)
         services.append(unixApplication(manager: manager, registry: registry, onReady: onReady))
+        var gateway: NotebookGateway?
         if let listen = config.listen {
-            services.append(tcpApplication(manager: manager, registry: registry, listen: listen, token: token))
+            let notebookGateway = NotebookGateway(access: notebooks, bearerToken: token, logger: logger)
+            gateway = notebookGateway
+            services.append(tcpApplication(manager: manager, registry: registry, listen: listen, token: token, gateway: notebookGateway))
         }
         // Last in the list, so shut down first: it ends open streams, letting the servers drain.
         services.append(ManagerService(manager: manager))
@@ -67,9 +73,11 @@ public struct WarrenDaemon: Sendable {
         defer { unlink(config.socketPath) }
         do { try await group.run() } catch {
             await registry.shutdown()
+            await gateway?.shutdown()
             throw error
         }
         await registry.shutdown()
+        await gateway?.shutdown()
         logger.info("warren daemon stopped")
     }
 
@@ -80,6 +88,7 @@ public struct WarrenDaemon: Sendable {
         var deps = APIRouter.Dependencies(manager: manager, metrics: metrics, dataRoot: configuration.dataRoot,
                                           registry: registry, registryConfigPath: configuration.registryConfigPath)
         deps.facade = manager.facade
+        deps.notebookBaseURL = configuration.listen?.baseURL
         let path = configuration.socketPath
         let logger = self.logger
         let allowed = allowedPeerUIDs ?? [getuid(), geteuid(), 0]
@@ -113,13 +122,18 @@ public struct WarrenDaemon: Sendable {
         return token
     }
 
+    /// The TCP listener: the API behind the bearer token, and notebooks (HTTP and
+    /// WebSocket) behind their own cookies.
     private func tcpApplication(manager: SandboxManager, registry: RegistryClient, listen: DaemonConfiguration.HostPort,
-                                token: String?) -> some Service {
-        let deps = APIRouter.Dependencies(manager: manager, metrics: metrics, dataRoot: configuration.dataRoot,
+                                token: String?, gateway: NotebookGateway) -> some Service {
+        var deps = APIRouter.Dependencies(manager: manager, metrics: metrics, dataRoot: configuration.dataRoot,
                                           bearerToken: token, registry: registry, registryConfigPath: configuration.registryConfigPath)
+        deps.notebookGateway = gateway
+        deps.notebookBaseURL = listen.baseURL
         let logger = self.logger
         return Application(
             router: APIRouter.build(deps),
+            server: HTTPServerBuilder { responder in NotebookHTTPChannel(responder: responder, gateway: gateway) },
             configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "warren/\(warrenVersion)"),
             onServerRunning: { channel in
                 logger.info("listening", metadata: ["address": "\(channel.localAddress?.description ?? "\(listen)")"])
