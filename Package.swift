@@ -139,6 +139,7 @@ let package = Package(
         .testTarget(name: "WarrenDaemonTests", dependencies: [
             "WarrenDaemon", "WarrenCore", "WarrenStore", "RuntimeDriver",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "ImageStoreTests", dependencies: [
             "ImageStore", "WarrenCore", "LinuxSupport", "CLinux", "WarrenTestSupport",
