@@ -125,6 +125,8 @@ let package = Package(
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
         ], path: "Benchmarks/FacadeLatency", swiftSettings: strict),
+        .executableTarget(name: "warren-bench-notebook", dependencies: ["BenchSupport"], path: "Benchmarks/NotebookLatency",
+                          swiftSettings: strict),
         .executableTarget(name: "warren-bench-pull", path: "Benchmarks/PullThroughput", exclude: ["make-image.py"],
                           swiftSettings: strict),
 
