@@ -97,6 +97,12 @@ public actor NotebookAccess {
         return session
     }
 
+    /// Whether the sandbox's notebook is served, and whether one of `sessions` (the
+    /// request's cookie values) is a live session for it.
+    public func admission(_ sandbox: String, sessions: [String]) -> (Availability, Bool) {
+        (availability(sandbox), sessions.contains { isSession($0, for: sandbox) })
+    }
+
     /// Whether `session` is a live session for `sandbox`.
     public func isSession(_ session: String, for sandbox: String) -> Bool {
         guard let grant = sessions[Self.hash(session)] else { return false }

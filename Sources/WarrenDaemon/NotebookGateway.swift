@@ -135,16 +135,14 @@ public struct NotebookGateway: Sendable {
         case bearer
     }
 
-    /// Checks the sandbox is a running notebook and the request may open it.
+    /// Checks the sandbox is a running notebook and the request may open it, with one
+    /// visit to the access actor per request.
     @discardableResult
     func authorize(sandbox: String, headers: [(String, String)]) async throws -> Credential {
-        try await requireRunning(sandbox)
-        for (name, value) in headers where name == "cookie" {
-            for session in Self.cookieValues(value, named: NotebookAccess.cookieName)
-            where await access.isSession(session, for: sandbox) {
-                return .session
-            }
-        }
+        let sessions = headers.filter { $0.0 == "cookie" }.flatMap { Self.cookieValues($0.1, named: NotebookAccess.cookieName) }
+        let (availability, hasSession) = await access.admission(sandbox, sessions: sessions)
+        try Self.requireRunning(sandbox, availability)
+        if hasSession { return .session }
         if let token = bearerToken {
             for (name, value) in headers where name == "authorization" && value.hasPrefix("Bearer ") {
                 if BearerTokenMiddleware<DaemonRequestContext>.constantTimeEqual(Array(value.utf8.dropFirst(7)), token) { return .bearer }
@@ -155,7 +153,11 @@ public struct NotebookGateway: Sendable {
 
     /// 404 for what never was a notebook here, 410 for one whose sandbox has stopped.
     func requireRunning(_ sandbox: String) async throws {
-        switch await access.availability(sandbox) {
+        try Self.requireRunning(sandbox, await access.availability(sandbox))
+    }
+
+    static func requireRunning(_ sandbox: String, _ availability: NotebookAccess.Availability) throws {
+        switch availability {
         case .running: return
         case .ended: throw WarrenError(.gone, "sandbox \(sandbox.prefix(12)) has stopped: its notebook is gone")
         case .unknown: throw WarrenError(.notFound, "no notebook for sandbox \(sandbox.prefix(12))")

@@ -37,6 +37,11 @@ struct NotebookHTTPChannel: ServerChildChannel, HTTPChannelHandler {
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
             let attempt = NIOLockedValueBox(Attempt())
+            // An upstream connection made for a handshake the client then abandoned has
+            // no splice to close it: it ends with the client's connection.
+            channel.closeFuture.whenComplete { _ in
+                attempt.withLockedValue { $0.upstream }?.channel.close(promise: nil)
+            }
             let upgrader = NotebookUpgrader(gateway: gateway, attempt: attempt)
             let configuration = NIOTypedHTTPServerUpgradeConfiguration<Outcome>(
                 upgraders: [upgrader],

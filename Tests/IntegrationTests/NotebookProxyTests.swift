@@ -22,6 +22,12 @@ struct NotebookProxyTests {
         return (d, port)
     }
 
+    /// Removes every sandbox (a stopped daemon would leave native ones running), then the daemon.
+    static func removeAll(_ d: DaemonHarness) {
+        for id in (try? d.cli(["ps", "-q"]).stdout.split(separator: "\n")) ?? [] { _ = try? d.cli(["rm", "-f", String(id)]) }
+        d.cleanUp()
+    }
+
     static func startNotebook(_ d: DaemonHarness, driver: String? = nil) throws -> String {
         let run = try d.cli(["run", "-d", "--notebook"] + (driver.map { ["--driver", $0] } ?? []) + ["warren-jupyter:test"])
         guard run.status == 0 else { throw HarnessError("run --notebook failed: \(run.stderr)") }
@@ -38,10 +44,7 @@ struct NotebookProxyTests {
     @Test("native: one-time link, kernel and terminal WebSockets, XSRF/Origin/cookie checks, 64 MiB frames, 50 MB files, stop")
     func nativeNotebook() throws {
         let (d, port) = try Self.daemon()
-        defer {
-            for id in (try? d.cli(["ps", "-q"]).stdout.split(separator: "\n")) ?? [] { _ = try? d.cli(["rm", "-f", String(id)]) }
-            d.cleanUp()
-        }
+        defer { Self.removeAll(d) }
         let a = try Self.startNotebook(d)
         let b = try Self.startNotebook(d)
         let link = try Self.link(d, a)
@@ -115,10 +118,7 @@ struct NotebookProxyTests {
     @Test("Docker: the same notebook image through the Docker driver, kernel and files through the proxy")
     func dockerNotebook() throws {
         let (d, port) = try Self.daemon()
-        defer {
-            for id in (try? d.cli(["ps", "-q"]).stdout.split(separator: "\n")) ?? [] { _ = try? d.cli(["rm", "-f", String(id)]) }
-            d.cleanUp()
-        }
+        defer { Self.removeAll(d) }
         let id = try Self.startNotebook(d, driver: "docker")
         let facts = try NotebookClient.run(["tour", try Self.link(d, id)])
         #expect(facts["link"] as? Int == 200)
@@ -134,10 +134,7 @@ struct NotebookProxyTests {
     @Test("a daemon without a TCP listener says where notebooks are served; --notebook with -t is refused")
     func noListener() throws {
         let d = try DaemonHarness()
-        defer {
-            for id in (try? d.cli(["ps", "-q"]).stdout.split(separator: "\n")) ?? [] { _ = try? d.cli(["rm", "-f", String(id)]) }
-            d.cleanUp()
-        }
+        defer { Self.removeAll(d) }
         let run = try d.cli(["run", "-d", "--notebook", "--rootfs", try TestRootfs.path(), "--", "/bin/sleep", "100"])
         #expect(run.status == 0, "\(run.stderr)")
         let r = try d.cli(["notebook", run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)])

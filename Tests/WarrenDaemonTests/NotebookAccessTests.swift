@@ -31,6 +31,9 @@ struct NotebookAccessTests {
         #expect(await access.isSession(session, for: Self.a))
         #expect(!(await access.isSession(session, for: Self.b)))
         #expect(!(await access.isSession(session + "x", for: Self.a)))
+        let admitted = await access.admission(Self.a, sessions: ["wrn_nbs_other", session])
+        #expect(admitted.0 == .running && admitted.1, "any of a request's cookie values may be the session")
+        #expect(!(await access.admission(Self.b, sessions: [session])).1)
 
         await access.close(Self.a)
         #expect(!(await access.isSession(session, for: Self.a)), "a stopped sandbox's sessions end")
