@@ -1,6 +1,8 @@
 // Added latency of the LLM facade: the same chat-completion call straight to a local
-// upstream and through the facade (the daemon's socket, a sandbox's token, the real key
-// swapped in, usage metered and recorded), sequentially and at concurrency 64, in one run.
+// upstream and through the facade (a sandbox's token, the real key swapped in, usage
+// metered and recorded), sequentially and at concurrency 64, in one run. The facade is
+// reached two ways: the sandbox's own facade socket (what the guest's loopback relay
+// connects to) and `/llm` on the daemon's API socket (the host's way in).
 // Not a test: it prints p50/p99 and what the facade adds. Needs root and busybox-static.
 //
 //     warren-bench-llm [--runs N]     N requests per series (default 2000)
@@ -64,13 +66,21 @@ for _ in 0..<100 where token.isEmpty {
     usleep(50_000)
 }
 guard !token.isEmpty else { bench.fail("the sandbox printed no token") }
+let inspected = try JSONSerialization.jsonObject(with: Data(cli(["inspect", "bench-llm", "--json"]).utf8)) as? [String: Any]
+let sandboxID = inspected?["id"] as? String ?? ""
+let sandboxSocket = bench.work + "/data/llm/" + sandboxID.prefix(24) + ".sock"
+guard FileManager.default.fileExists(atPath: sandboxSocket) else { bench.fail("no facade socket at \(sandboxSocket)") }
 
 // MARK: - Measure
 
 let http = HTTPClient(eventLoopGroupProvider: .singleton,
                       configuration: .init(connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 128)))
 let direct = "http://127.0.0.1:\(port)/v1/chat/completions"
-let facade = "http+unix://\(socket.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")/llm/v1/chat/completions"
+func unixURL(_ path: String, _ route: String) -> String {
+    "http+unix://\(path.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")\(route)"
+}
+let paths = [("the sandbox's facade socket", unixURL(sandboxSocket, "/v1/chat/completions")),
+             ("the daemon socket's /llm", unixURL(socket, "/llm/v1/chat/completions"))]
 
 func call(_ url: String, bearer: String) async throws -> Double {
     var r = HTTPClientRequest(url: url)
@@ -104,22 +114,25 @@ func series(_ url: String, bearer: String, total: Int, concurrency: Int) async t
 func percentile(_ sorted: [Double], _ p: Double) -> Double { sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
 
 for concurrency in [1, 64] {
-    _ = try await series(direct, bearer: key, total: 200, concurrency: min(concurrency, 200))
-    _ = try await series(facade, bearer: token, total: 200, concurrency: min(concurrency, 200))
-    var straight: [Double] = [], through: [Double] = []
-    // Interleaved halves, so drift hits both alike.
-    for _ in 0..<2 {
-        straight += try await series(direct, bearer: key, total: bench.runs / 2, concurrency: concurrency)
-        through += try await series(facade, bearer: token, total: bench.runs / 2, concurrency: concurrency)
-    }
-    straight.sort(); through.sort()
-    let (d50, d99, f50, f99) = (percentile(straight, 0.5), percentile(straight, 0.99), percentile(through, 0.5), percentile(through, 0.99))
-    print("\nChat completion, concurrency \(concurrency), \(straight.count) requests each (ms)")
-    print(String(format: "  direct to the upstream   p50 %7.3f   p99 %7.3f", d50, d99))
-    print(String(format: "  through the facade       p50 %7.3f   p99 %7.3f", f50, f99))
-    print(String(format: "  added by the facade      p50 %7.3f   p99 %7.3f   ratio p50 %.2fx", f50 - d50, f99 - d99, f50 / d50))
-    if concurrency == 1 {
-        print("  target p50 added < 0.5 ms: \(f50 - d50 < 0.5 ? "met" : "NOT met"); p99 added < 2 ms: \(f99 - d99 < 2 ? "met" : "NOT met")")
+    for (name, facade) in paths {
+        _ = try await series(direct, bearer: key, total: 200, concurrency: min(concurrency, 200))
+        _ = try await series(facade, bearer: token, total: 200, concurrency: min(concurrency, 200))
+        var straight: [Double] = [], through: [Double] = []
+        // Interleaved halves, so drift hits both alike.
+        for _ in 0..<2 {
+            straight += try await series(direct, bearer: key, total: bench.runs / 2, concurrency: concurrency)
+            through += try await series(facade, bearer: token, total: bench.runs / 2, concurrency: concurrency)
+        }
+        straight.sort(); through.sort()
+        let (d50, d99) = (percentile(straight, 0.5), percentile(straight, 0.99))
+        let (f50, f99) = (percentile(through, 0.5), percentile(through, 0.99))
+        print("\nChat completion through \(name), concurrency \(concurrency), \(straight.count) requests each (ms)")
+        print(String(format: "  direct to the upstream   p50 %7.3f   p99 %7.3f", d50, d99))
+        print(String(format: "  through the facade       p50 %7.3f   p99 %7.3f", f50, f99))
+        print(String(format: "  added by the facade      p50 %7.3f   p99 %7.3f   ratio p50 %.2fx", f50 - d50, f99 - d99, f50 / d50))
+        if concurrency == 1 {
+            print("  target p50 added < 0.5 ms: \(f50 - d50 < 0.5 ? "met" : "NOT met"); p99 added < 2 ms: \(f99 - d99 < 2 ? "met" : "NOT met")")
+        }
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 
 /// What one sandbox's token allows: providers, models, budgets, a request rate, until when.
 public struct LLMGrant: Codable, Sendable, Equatable {
@@ -112,23 +113,24 @@ public enum FacadePolicy {
 }
 
 /// Calls per sandbox in the last minute, for `--llm-rpm`.
-public actor RequestRateWindow {
-    private var calls: [String: [Date]] = [:]
+public final class RequestRateWindow: Sendable {
+    private let calls = NIOLockedValueBox([String: [Date]]())
 
     public init() {}
 
     /// Records a call for `sandbox` unless it would exceed `limit` in the last 60 seconds.
     public func admit(_ sandbox: String, limit: Int?, now: Date = Date()) throws {
         guard let limit else { return }
-        var recent = (calls[sandbox] ?? []).filter { now.timeIntervalSince($0) < 60 }
-        guard recent.count < limit else {
-            calls[sandbox] = recent
-            throw FacadeRefusal(.rateLimit, "this sandbox may make \(limit) requests per minute")
+        try calls.withLockedValue { calls in
+            var recent = (calls[sandbox] ?? []).filter { now.timeIntervalSince($0) < 60 }
+            defer { calls[sandbox] = recent }
+            guard recent.count < limit else {
+                throw FacadeRefusal(.rateLimit, "this sandbox may make \(limit) requests per minute")
+            }
+            recent.append(now)
         }
-        recent.append(now)
-        calls[sandbox] = recent
     }
 
     /// Forgets a sandbox (its token was revoked).
-    public func forget(_ sandbox: String) { calls[sandbox] = nil }
+    public func forget(_ sandbox: String) { calls.withLockedValue { $0[sandbox] = nil } }
 }

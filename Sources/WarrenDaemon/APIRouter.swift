@@ -49,7 +49,7 @@ public enum APIRouter {
         addSandboxRoutes(to: router, deps)
         addImageRoutes(to: router, deps)
         if let facade = deps.facade, deps.bearerToken == nil {
-            FacadeRoutes.add(to: router.group("/llm"), proxy: facade.proxy, listener: nil)
+            addFacadeRoutes(to: router, facade.proxy)
         }
         return router
     }

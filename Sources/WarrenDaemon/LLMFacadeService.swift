@@ -14,7 +14,7 @@ public actor LLMFacadeService {
     /// `<data-root>/llm`: one socket per sandbox.
     let socketDirectory: String
     let logger: Logger
-    private var listeners: [String: Task<Void, Never>] = [:]
+    private var listeners: [String: FacadeServer] = [:]
     /// How long a token lives when the sandbox has no timeout.
     static let defaultLifetime: Duration = .seconds(7 * 24 * 3600)
 
@@ -22,7 +22,8 @@ public actor LLMFacadeService {
         self.store = store
         self.socketDirectory = dataRoot + "/llm"
         self.logger = logger
-        proxy = FacadeProxy(upstreams: upstreams, accounts: FacadeAccounts(store: StoreFacadeLedger(repository: store.llm)),
+        proxy = FacadeProxy(upstreams: upstreams,
+                            accounts: FacadeAccounts(store: StoreFacadeLedger(repository: store.llm), logger: logger),
                             logger: logger)
     }
 
@@ -75,24 +76,10 @@ public actor LLMFacadeService {
         if listeners[id] != nil { return }
         try WarrenDaemon.makeDirectory(socketDirectory)
         let path = socketPath(id)
-        unlink(path)
-        let router = Router()
-        FacadeRoutes.add(to: router, proxy: proxy, listener: id)
-        let ready = AsyncStream<Void>.makeStream()
-        let app = Application(router: router, configuration: .init(address: .unixDomainSocket(path: path), serverName: "warren-llm"),
-                              onServerRunning: { _ in chmod(path, 0o600); ready.continuation.yield(); ready.continuation.finish() },
-                              logger: logger)
-        let log = logger
-        listeners[id] = Task {
-            do { try await app.run() } catch {
-                log.error("LLM facade listener failed", metadata: ["sandbox": "\(id.prefix(12))", "error": "\(error)"])
-            }
-            ready.continuation.finish()
-        }
-        for await _ in ready.stream { break }
-        guard access(path, F_OK) == 0 else {
-            listeners.removeValue(forKey: id)?.cancel()
-            throw WarrenError(.internalError, "cannot serve the LLM facade at \(path)")
+        do {
+            listeners[id] = try await FacadeServer.listen(path: path, proxy: proxy, listener: id)
+        } catch {
+            throw WarrenError(.internalError, "cannot serve the LLM facade at \(path): \(error)")
         }
     }
 
@@ -101,19 +88,15 @@ public actor LLMFacadeService {
         do { try await store.llm.revokeTokens(sandboxID: id) } catch {
             logger.error("cannot revoke LLM tokens", metadata: ["sandbox": "\(id.prefix(12))", "error": "\(error)"])
         }
-        await proxy.forget(sandboxID: id)
-        if let listener = listeners.removeValue(forKey: id) {
-            listener.cancel()
-            await listener.value
-        }
+        proxy.forget(sandboxID: id)
+        await listeners.removeValue(forKey: id)?.close()
         unlink(socketPath(id))
     }
 
     /// Closes every listener (the daemon is stopping; tokens stay valid for a restart).
     func shutdown() async {
         for (id, listener) in listeners {
-            listener.cancel()
-            await listener.value
+            await listener.close()
             unlink(socketPath(id))
         }
         listeners = [:]
@@ -136,7 +119,7 @@ struct StoreFacadeLedger: FacadeStore {
                         tokens: usage.reduce(0) { $0 + $1.inputTokens + $1.outputTokens })
     }
 
-    func record(_ call: LLMCallRecord, metered: Bool) async throws {
-        try await repository.record(call, metered: metered)
+    func record(_ calls: [(call: LLMCallRecord, metered: Bool)]) async throws {
+        try await repository.record(calls)
     }
 }

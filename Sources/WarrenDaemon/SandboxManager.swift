@@ -171,6 +171,8 @@ public actor SandboxManager {
     /// A sandbox's use of the LLM facade, per provider and model.
     public func usage(_ reference: String) async throws -> SandboxUsage {
         let info = try await store.sandboxes.resolve(reference)
+        // Calls are written behind; what has been answered so far is counted.
+        await facade?.proxy.accounts.flush()
         return SandboxUsage(id: info.id, name: info.name, llm: info.spec.llm, usage: try await store.llm.usage(sandboxID: info.id))
     }
 

@@ -56,19 +56,26 @@ public struct LLMRepository: Sendable {
     /// Records a call: its audit row and, when `metered` (a forwarded generation call), its
     /// request and tokens in the usage, in one transaction.
     public func record(_ call: LLMCallRecord, metered: Bool = true) async throws {
+        try await record([(call, metered)])
+    }
+
+    /// Records calls as `record(_:metered:)` does, all in one transaction.
+    public func record(_ calls: [(call: LLMCallRecord, metered: Bool)]) async throws {
         try await mapErrors {
             try await writer.write { db in
-                try db.execute(sql: """
-                    INSERT INTO llm_calls (time, sandbox_id, provider, model, endpoint, status, input_tokens, output_tokens, latency_ms)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [call.time.timeIntervalSince1970, call.sandboxID, call.provider, call.model, call.endpoint,
-                                     call.status, call.inputTokens, call.outputTokens, call.latencyMs])
-                guard metered else { return }
-                try db.execute(sql: """
-                    INSERT INTO llm_usage (sandbox_id, provider, model, requests, input_tokens, output_tokens) VALUES (?, ?, ?, 1, ?, ?)
-                    ON CONFLICT (sandbox_id, provider, model) DO UPDATE SET requests = requests + 1,
-                        input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens
-                    """, arguments: [call.sandboxID, call.provider, call.model, call.inputTokens, call.outputTokens])
+                for (call, metered) in calls {
+                    try db.execute(sql: """
+                        INSERT INTO llm_calls (time, sandbox_id, provider, model, endpoint, status, input_tokens, output_tokens, latency_ms)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """, arguments: [call.time.timeIntervalSince1970, call.sandboxID, call.provider, call.model, call.endpoint,
+                                         call.status, call.inputTokens, call.outputTokens, call.latencyMs])
+                    guard metered else { continue }
+                    try db.execute(sql: """
+                        INSERT INTO llm_usage (sandbox_id, provider, model, requests, input_tokens, output_tokens) VALUES (?, ?, ?, 1, ?, ?)
+                        ON CONFLICT (sandbox_id, provider, model) DO UPDATE SET requests = requests + 1,
+                            input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens
+                        """, arguments: [call.sandboxID, call.provider, call.model, call.inputTokens, call.outputTokens])
+                }
             }
         }
     }

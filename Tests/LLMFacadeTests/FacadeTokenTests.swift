@@ -53,15 +53,17 @@ struct FacadeTokenTests {
     }
 
     @Test("requests per minute: a sliding window per sandbox")
-    func rateWindow() async throws {
+    func rateWindow() throws {
         let window = RequestRateWindow()
         let t0 = Date()
-        try await window.admit("s1", limit: 2, now: t0)
-        try await window.admit("s1", limit: 2, now: t0.addingTimeInterval(1))
-        await #expect(throws: FacadeRefusal.self) { try await window.admit("s1", limit: 2, now: t0.addingTimeInterval(2)) }
-        try await window.admit("s2", limit: 2, now: t0.addingTimeInterval(2))
-        try await window.admit("s1", limit: 2, now: t0.addingTimeInterval(60.5))
-        try await window.admit("s1", limit: nil, now: t0)
+        try window.admit("s1", limit: 2, now: t0)
+        try window.admit("s1", limit: 2, now: t0.addingTimeInterval(1))
+        #expect(throws: FacadeRefusal.self) { try window.admit("s1", limit: 2, now: t0.addingTimeInterval(2)) }
+        try window.admit("s2", limit: 2, now: t0.addingTimeInterval(2))
+        try window.admit("s1", limit: 2, now: t0.addingTimeInterval(60.5))
+        try window.admit("s1", limit: nil, now: t0)
+        window.forget("s1")
+        try window.admit("s1", limit: 1, now: t0.addingTimeInterval(60.6))
     }
 
     @Test("provider lists parse; provider key variables are known")
