@@ -74,6 +74,8 @@ final class FacadeExchange {
     }
 
     private func authorized(_ grant: LLMGrant) {
+        // The client may have left while the store answered: reserve nothing for it.
+        guard case .admitting = phase else { return }
         guard listener == nil || listener == grant.sandboxID else {
             return refuse(FacadeRefusal(.unauthenticated, FacadeProxy.unauthenticated), audit: false)
         }
@@ -113,6 +115,7 @@ final class FacadeExchange {
     }
 
     private func admitted(_ grant: LLMGrant, _ upstream: (endpoint: UpstreamEndpoint, key: String)) throws {
+        guard case .admitting = phase else { return }
         try proxy.rate.admit(grant.sandboxID, limit: grant.requestsPerMinute)
         let exchange = NIOLoopBound(self, eventLoop: eventLoop)
         proxy.connections.checkout(upstream.endpoint, on: eventLoop).whenComplete { result in

@@ -63,7 +63,7 @@ public final class FacadeProxy: Sendable {
     /// Request headers never passed upstream: hop-by-hop ones, the client's credentials,
     /// and account selectors that would let a sandbox pick another account on the daemon's key.
     static let neverForwarded: Set<String> = hopByHop.union([
-        "host", "content-length", "authorization", "x-api-key", "accept-encoding", "cookie",
+        "host", "content-length", "expect", "authorization", "x-api-key", "accept-encoding", "cookie",
         "openai-organization", "openai-project",
     ])
 
