@@ -49,7 +49,7 @@ public final class TerminalSession: @unchecked Sendable {
     }
 
     /// Waits for the program to exit; its exit code, or nil after `seconds`.
-    public func waitForExit(seconds: Double = 15) async -> Int32? {
+    public func waitForExit(seconds: Double = 60) async -> Int32? {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             drain()
