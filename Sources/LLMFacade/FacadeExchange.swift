@@ -15,6 +15,16 @@ protocol FacadeDownstream: AnyObject {
     func abort()
 }
 
+extension FacadeDownstream {
+    /// The facade's own answer, whole, in the provider's error format.
+    func respond(refusal: FacadeRefusal, _ provider: LLMProvider, status: HTTPResponseStatus? = nil, version: HTTPVersion) {
+        let (head, body) = FacadeProxy.refusalResponse(refusal, provider, status: status, version: version)
+        respond(head: head)
+        _ = respond(body: body)
+        respondEnd()
+    }
+}
+
 /// One forwarded call, confined to one event loop: admits it, sends it upstream on a pooled
 /// connection of the same loop, and passes the answer to the client part by part as it
 /// arrives, reading usage on the way and recording the call at its end.
@@ -52,6 +62,28 @@ final class FacadeExchange {
         self.downstream = downstream
         call = LLMCallRecord(sandboxID: "", provider: route.provider.rawValue, model: "", endpoint: route.path,
                              status: 0, latencyMs: 0)
+    }
+
+    /// The call `head` asks for, answered through `downstream`: the facade's own refusal,
+    /// sent at once, for a route it does not serve or a body over the limit (`body` nil);
+    /// else an exchange for the caller to hold and then `start()`.
+    static func prepare(_ proxy: FacadeProxy, head: HTTPRequestHead, body: ByteBuffer?, listener: String?,
+                      on eventLoop: any EventLoop, downstream: any FacadeDownstream) -> FacadeExchange? {
+        let path = String(head.uri.prefix { $0 != "?" })
+        switch FacadeRoutes.decide(method: head.method, path: path, headers: head.headers) {
+        case .refuse(let refusal, let provider, let status):
+            downstream.respond(refusal: refusal, provider, status: status, version: head.version)
+            return nil
+        case .forward(let route):
+            guard let body else {
+                downstream.respond(refusal: FacadeRefusal(.badRequest, "the request body is larger than \(FacadeProxy.requestLimit >> 20) MiB"),
+                                   route.provider, status: .payloadTooLarge, version: head.version)
+                return nil
+            }
+            let exchange = FacadeExchange(proxy: proxy, eventLoop: eventLoop, head: head, body: body, route: route,
+                                          listener: listener, downstream: downstream)
+            return exchange
+        }
     }
 
     // MARK: - Admission
@@ -248,11 +280,7 @@ final class FacadeExchange {
             call.latencyMs = Self.milliseconds(since: started)
             proxy.accounts.record(call, metered: false)
         }
-        guard let downstream else { return }
-        let (head, body) = FacadeProxy.refusalResponse(refusal, route.provider, version: head.version)
-        downstream.respond(head: head)
-        _ = downstream.respond(body: body)
-        downstream.respondEnd()
+        downstream?.respond(refusal: refusal, route.provider, version: head.version)
     }
 
     /// Records the call: the model the provider named, the tokens it counted, the time taken.

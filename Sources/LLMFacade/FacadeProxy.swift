@@ -16,7 +16,7 @@ public final class FacadeProxy: Sendable {
     let endpoints: [LLMProvider: (endpoint: UpstreamEndpoint, key: String)]
     let logger: Logger
     /// Largest request body accepted.
-    static let requestLimit = 32 << 20
+    public static let requestLimit = 32 << 20
     static let unauthenticated = "invalid, expired or revoked Warren LLM token"
 
     public init(upstreams: FacadeUpstreams, accounts: FacadeAccounts, logger: Logger) {
@@ -55,22 +55,13 @@ public final class FacadeProxy: Sendable {
         return headers.first(name: "x-api-key")?.trimmingCharacters(in: .whitespaces)
     }
 
-    /// Headers never passed on in either direction, and those a `Connection` header names.
-    static let hopByHop: Set<String> = [
-        "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te", "trailer",
-        "trailers", "transfer-encoding", "upgrade",
-    ]
-    /// Request headers never passed upstream: hop-by-hop ones, the client's credentials,
-    /// and account selectors that would let a sandbox pick another account on the daemon's key.
-    static let neverForwarded: Set<String> = hopByHop.union([
+    /// Request headers never passed upstream besides the hop-by-hop ones: the client's
+    /// credentials, and account selectors that would let a sandbox pick another account on
+    /// the daemon's key.
+    static let neverForwarded: Set<String> = [
         "host", "content-length", "expect", "authorization", "x-api-key", "accept-encoding", "cookie",
         "openai-organization", "openai-project",
-    ])
-
-    /// Header names listed in a `Connection` header: hop-by-hop for this message.
-    static func connectionTokens(_ headers: HTTPHeaders) -> Set<String> {
-        Set(headers[canonicalForm: "connection"].map { $0.lowercased() })
-    }
+    ]
 
     /// The request as the upstream gets it: its own host, the real key, the client's
     /// other end-to-end headers (`anthropic-version` and `anthropic-beta` among them) unchanged.
@@ -81,10 +72,9 @@ public final class FacadeProxy: Sendable {
         var headers = HTTPHeaders()
         headers.reserveCapacity(request.headers.count + 4)
         headers.add(name: "host", value: endpoint.hostHeader)
-        let dropped = connectionTokens(request.headers)
-        for (name, value) in request.headers {
-            let lower = name.lowercased()
-            if !neverForwarded.contains(lower) && !dropped.contains(lower) { headers.add(name: name, value: value) }
+        let dropped = HopByHopHeaders.dropped(connection: request.headers["connection"]).union(neverForwarded)
+        for (name, value) in request.headers where !dropped.contains(name.lowercased()) {
+            headers.add(name: name, value: value)
         }
         headers.add(name: "accept-encoding", value: "identity")
         switch route.provider {
@@ -100,10 +90,9 @@ public final class FacadeProxy: Sendable {
     static func downstreamHead(_ answer: HTTPResponseHead, version: HTTPVersion) -> HTTPResponseHead {
         var headers = HTTPHeaders()
         headers.reserveCapacity(answer.headers.count)
-        let dropped = connectionTokens(answer.headers)
-        for (name, value) in answer.headers {
-            let lower = name.lowercased()
-            if !hopByHop.contains(lower) && !dropped.contains(lower) { headers.add(name: name, value: value) }
+        let dropped = HopByHopHeaders.dropped(connection: answer.headers["connection"])
+        for (name, value) in answer.headers where !dropped.contains(name.lowercased()) {
+            headers.add(name: name, value: value)
         }
         return HTTPResponseHead(version: version, status: answer.status, headers: headers)
     }
@@ -112,7 +101,9 @@ public final class FacadeProxy: Sendable {
     static func refusalResponse(_ refusal: FacadeRefusal, _ provider: LLMProvider, status: HTTPResponseStatus? = nil,
                                 version: HTTPVersion) -> (HTTPResponseHead, ByteBuffer) {
         let body = ByteBuffer(bytes: refusal.body(for: provider))
-        let headers = HTTPHeaders([("content-type", "application/json"), ("content-length", String(body.readableBytes))])
+        var headers = HTTPHeaders([("content-type", "application/json"), ("content-length", String(body.readableBytes))])
+        // A client refused an upgrade must not try again on this connection.
+        if status == .upgradeRequired { headers.add(name: "connection", value: "close") }
         return (HTTPResponseHead(version: version, status: status ?? .init(statusCode: refusal.status), headers: headers), body)
     }
 }

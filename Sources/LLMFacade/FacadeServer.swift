@@ -93,35 +93,18 @@ final class FacadeServerHandler: ChannelInboundHandler, FacadeDownstream {
     }
 
     private func run(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
-        let path = String(head.uri.prefix { $0 != "?" })
-        switch FacadeRoutes.decide(method: head.method, path: path, headers: head.headers) {
-        case .refuse(let refusal, let provider, let status):
-            if status == .upgradeRequired { keepAlive = false }
-            answer(refusal, provider, status: status, version: head.version)
-        case .forward(let route):
-            if tooLarge {
-                return answer(FacadeRefusal(.badRequest, "the request body is larger than \(FacadeProxy.requestLimit >> 20) MiB"),
-                              route.provider, status: .payloadTooLarge, version: head.version)
-            }
-            let exchange = FacadeExchange(proxy: proxy, eventLoop: context.eventLoop, head: head, body: body, route: route,
-                                          listener: listener, downstream: self)
-            body = ByteBuffer()
-            self.exchange = exchange
-            exchange.start()
-        }
-    }
-
-    private func answer(_ refusal: FacadeRefusal, _ provider: LLMProvider, status: HTTPResponseStatus, version: HTTPVersion) {
-        let (head, body) = FacadeProxy.refusalResponse(refusal, provider, status: status, version: version)
-        respond(head: head)
-        _ = respond(body: body)
-        respondEnd()
+        exchange = FacadeExchange.prepare(proxy, head: head, body: tooLarge ? nil : body, listener: listener,
+                                          on: context.eventLoop, downstream: self)
+        body = ByteBuffer()
+        exchange?.start()
     }
 
     // MARK: - FacadeDownstream
 
     func respond(head: HTTPResponseHead) {
         var head = head
+        // The facade's own answer may end the connection (a refused upgrade).
+        if head.headers[canonicalForm: "connection"].contains("close") { keepAlive = false }
         if !keepAlive { head.headers.replaceOrAdd(name: "connection", value: "close") }
         context?.write(wrapOutboundOut(.head(head)), promise: nil)
     }

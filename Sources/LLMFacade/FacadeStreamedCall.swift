@@ -9,10 +9,10 @@ public enum FacadeStreamedCall {
     public typealias Body = NIOThrowingAsyncSequenceProducer<
         ByteBuffer, any Error, NIOAsyncSequenceProducerBackPressureStrategies.HighLowWatermark, BodyFlow>
 
-    /// Forwards `head` and `body` (gathered already) as `proxy` does for its own listeners.
-    public static func run(_ proxy: FacadeProxy, head: HTTPRequestHead, body: ByteBuffer,
+    /// Forwards `head` and `body` (gathered already; nil when it was over
+    /// `FacadeProxy.requestLimit`) as `proxy` does for its own listeners.
+    public static func run(_ proxy: FacadeProxy, head: HTTPRequestHead, body: ByteBuffer?,
                            listener: String?) async -> (HTTPResponseHead, Body) {
-        let path = String(head.uri.prefix { $0 != "?" })
         let loop = MultiThreadedEventLoopGroup.singleton.any()
         let box = NIOLoopBoundBox.makeEmptyBox(valueType: StreamedDownstream.self, eventLoop: loop)
         let produced = Body.makeSequence(
@@ -22,18 +22,9 @@ public enum FacadeStreamedCall {
             loop.execute {
                 let downstream = StreamedDownstream(source: produced.source, head: continuation)
                 box.value = downstream
-                switch FacadeRoutes.decide(method: head.method, path: path, headers: head.headers) {
-                case .refuse(let refusal, let provider, let status):
-                    let (answer, bytes) = FacadeProxy.refusalResponse(refusal, provider, status: status, version: head.version)
-                    downstream.respond(head: answer)
-                    _ = downstream.respond(body: bytes)
-                    downstream.respondEnd()
-                case .forward(let route):
-                    let exchange = FacadeExchange(proxy: proxy, eventLoop: loop, head: head, body: body, route: route,
-                                                  listener: listener, downstream: downstream)
-                    downstream.exchange = exchange
-                    exchange.start()
-                }
+                downstream.exchange = FacadeExchange.prepare(proxy, head: head, body: body, listener: listener, on: loop,
+                                                             downstream: downstream)
+                downstream.exchange?.start()
             }
         }
         return (answer, produced.sequence)

@@ -11,18 +11,14 @@ extension APIRouter {
     static func addFacadeRoutes(to router: Router<DaemonRequestContext>, _ proxy: FacadeProxy) {
         for method in [HTTPRequest.Method.get, .post] {
             router.on("/llm/**", method: method) { request, _ in
-                try await forwardToFacade(request, proxy)
+                await forwardToFacade(request, proxy)
             }
         }
     }
 
-    static func forwardToFacade(_ request: Request, _ proxy: FacadeProxy) async throws -> Response {
-        let body: ByteBuffer
-        do {
-            body = try await request.body.collect(upTo: 32 << 20)
-        } catch {
-            throw WarrenError(.invalidArgument, "the request body is larger than 32 MiB")
-        }
+    static func forwardToFacade(_ request: Request, _ proxy: FacadeProxy) async -> Response {
+        // Over the limit, the facade refuses in the provider's shape, as on a sandbox's socket.
+        let body = try? await request.body.collect(upTo: FacadeProxy.requestLimit)
         var headers = HTTPHeaders()
         for field in request.headers { headers.add(name: field.name.rawName, value: field.value) }
         let uri = String(request.uri.description.dropFirst("/llm".count))

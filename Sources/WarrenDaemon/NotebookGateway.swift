@@ -169,7 +169,7 @@ public struct NotebookGateway: Sendable {
     /// Request headers as Jupyter gets them: hop-by-hop ones dropped, Warren's cookie
     /// taken out, one Host, and Jupyter's token for bearer-token clients.
     func forwardedHeaders(_ headers: [(String, String)], credential: Credential, sandbox: String) -> [(String, String)] {
-        let dropped = Self.hopByHop.union(Self.connectionTokens(headers))
+        let dropped = Self.dropped(headers)
         var out: [(String, String)] = []
         var host: String?
         for (name, value) in headers where !dropped.contains(name) {
@@ -194,22 +194,16 @@ public struct NotebookGateway: Sendable {
     /// Response headers as the client gets them: hop-by-hop ones dropped, and no cookie
     /// of Warren's name (a sandbox must not set or clear the daemon's session).
     static func returnedHeaders(_ headers: [(String, String)]) -> [(String, String)] {
-        let dropped = hopByHop.union(connectionTokens(headers))
+        let dropped = dropped(headers)
         return headers.filter { name, value in
             let lower = name.lowercased()
             return !dropped.contains(lower) && !(lower == "set-cookie" && isWarrenCookie(value))
         }
     }
 
-    static let hopByHop: Set<String> = [
-        "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te", "trailer",
-        "transfer-encoding", "upgrade",
-    ]
-
-    /// Header names a `Connection` header lists: hop-by-hop for this message.
-    static func connectionTokens(_ headers: [(String, String)]) -> Set<String> {
-        Set(headers.filter { $0.0.lowercased() == "connection" }
-            .flatMap { $0.1.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces).lowercased() })
+    /// Hop-by-hop header names of this message, those its `Connection` headers list included.
+    static func dropped(_ headers: [(String, String)]) -> Set<String> {
+        HopByHopHeaders.dropped(connection: headers.lazy.filter { $0.0.lowercased() == "connection" }.map(\.1))
     }
 
     static func isWarrenCookie(_ setCookie: String) -> Bool {

@@ -2,7 +2,7 @@
 """The official openai and anthropic SDKs as clients of Warren's LLM facade, for tests.
 
     llm-client.py sdk-tour           every endpoint, streaming and not; prints one JSON object
-    llm-client.py call PROVIDER MODEL   one non-streaming call; prints {"status", "type", "body"}
+    llm-client.py call PROVIDER MODEL [MIB]   one non-streaming call (a prompt of MIB MiB); prints {"status", "type", "body"}
 The SDKs read OPENAI_BASE_URL/OPENAI_API_KEY and ANTHROPIC_BASE_URL/ANTHROPIC_API_KEY from
 the environment, as an agent in a sandbox would. With WARREN_SOCKET set they talk to the
 daemon's Unix socket instead (the host's way in, under /llm).
@@ -71,13 +71,14 @@ def tour():
     return out
 
 
-def call(provider, model):
+def call(provider, model, mib=0):
     oa, an = clients()
+    prompt = "x" * (mib << 20) if mib else "hi"
     try:
         if provider == "openai":
-            r = oa.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}])
+            r = oa.chat.completions.create(model=model, messages=[{"role": "user", "content": prompt}])
             return {"status": 200, "type": None, "body": r.choices[0].message.content}
-        r = an.messages.create(model=model, max_tokens=8, messages=[{"role": "user", "content": "hi"}])
+        r = an.messages.create(model=model, max_tokens=8, messages=[{"role": "user", "content": prompt}])
         return {"status": 200, "type": None, "body": r.content[0].text}
     except (openai.APIStatusError, anthropic.APIStatusError) as e:
         return {"status": e.status_code, "type": type(e).__name__, "body": e.body}
@@ -89,4 +90,4 @@ if __name__ == "__main__":
     if sys.argv[1] == "sdk-tour":
         print(json.dumps(tour()))
     else:
-        print(json.dumps(call(sys.argv[2], sys.argv[3])))
+        print(json.dumps(call(sys.argv[2], sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else 0)))

@@ -24,12 +24,13 @@ struct LLMFacadeTests {
     }
 
     /// One SDK call from the host, through the daemon's socket, with `token`.
-    static func hostCall(_ d: DaemonHarness, token: String, _ provider: String, _ model: String) async throws -> [String: Any] {
+    static func hostCall(_ d: DaemonHarness, token: String, _ provider: String, _ model: String,
+                         promptMiB: Int = 0) async throws -> [String: Any] {
         let venv = try await runBlocking { try PythonSDKs.path() }
         let output = try await runBlocking {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: venv + "/bin/python")
-            p.arguments = [Fixture.path("llm-client.py"), "call", provider, model]
+            p.arguments = [Fixture.path("llm-client.py"), "call", provider, model, String(promptMiB)]
             p.environment = ["WARREN_SOCKET": d.socket, "OPENAI_API_KEY": token, "ANTHROPIC_API_KEY": token, "PATH": "/usr/bin:/bin"]
             let out = Pipe()
             p.standardOutput = out
@@ -149,6 +150,16 @@ struct LLMFacadeTests {
         let upgrade = try await d.run(["exec", "a", "--", "/bin/sh", "-c",
             "wget -q -S -O - --header 'Upgrade: websocket' --header 'Connection: Upgrade' http://127.0.0.1:9400/v1/responses 2>&1; true"])
         #expect(upgrade.stdout.contains("426"), "\(upgrade.stdout)")
+
+        // A body over 32 MiB is refused whole, in the provider's shape, on both ways in, and never forwarded.
+        let sentBefore = upstream.received().count
+        let oversized = try await Self.hostCall(d, token: tokenA, "anthropic", "claude-big", promptMiB: 33)
+        #expect(oversized["status"] as? Int == 413 && Self.errorField(oversized, "type") == "invalid_request_error", "\(oversized)")
+        let oversizedInGuest = try await d.run(["exec", "a", "--", "/bin/sh", "-c",
+            "head -c 34603008 /dev/zero | tr '\\0' x > /tmp/big; wget -q -S -O - --header 'Authorization: Bearer \(tokenA)' "
+            + "--post-file /tmp/big http://127.0.0.1:9400/v1/chat/completions 2>&1; rm /tmp/big; true"])
+        #expect(oversizedInGuest.stdout.contains("413 Payload Too Large"), "\(oversizedInGuest.stdout)")
+        #expect(upstream.received().count == sentBefore, "an oversized call reached the upstream")
         let versioned = try await d.run(["exec", "a", "--", "/bin/sh", "-c",
             "wget -q -O - --header 'x-api-key: \(tokenA)' --header 'anthropic-version: 2099-01-01' --header 'anthropic-beta: warren-test-beta' "
             + "--header 'Connection: keep-alive, x-hop' --header 'x-hop: dropped' --post-data '{\"model\":\"claude-v\"}' http://127.0.0.1:9400/v1/messages"])
