@@ -5,6 +5,7 @@ import Metrics
 import NativeDriver
 import Prometheus
 import RuntimeDriver
+import WarrenCore
 
 // MARK: - Process-wide setup for the executable
 
@@ -24,8 +25,26 @@ extension WarrenDaemon {
                                   rootfsMode: configuration.rootfsMode, logger: logger)
         let endpoint = try configuration.dockerHost.map(DockerEndpoint.init(dockerHost:)) ?? DockerEndpoint.fromEnvironment()
         let docker = DockerDriver(endpoint: endpoint, owner: NativeDriver.cgroupParent(dataRoot: configuration.dataRoot),
-                                  localImages: StoreImageArchives(images: images), logger: logger)
+                                  localImages: StoreImageArchives(images: images),
+                                  pauseProgram: installPauseProgram(dataRoot: configuration.dataRoot, logger: logger),
+                                  logger: logger)
         return DriverRegistry([native, docker], defaultName: configuration.defaultDriver)
+    }
+
+    /// Writes the program that holds Docker sandboxes' network namespaces into the data
+    /// root. Without it (an architecture Warren has no program for, a failed write) the
+    /// facade relay joins the workload's namespace once the workload runs.
+    static func installPauseProgram(dataRoot: String, logger: Logger) -> String? {
+        do {
+            guard let path = try PauseProgram.install(at: dataRoot + "/docker/pause") else {
+                logger.notice("docker: no network holder program for this architecture")
+                return nil
+            }
+            return path
+        } catch {
+            logger.warning("docker: cannot install the network holder program: \(WarrenError.wrap(error).message)")
+            return nil
+        }
     }
 
     /// Bootstraps the global `MetricsSystem` with a Prometheus factory and returns the

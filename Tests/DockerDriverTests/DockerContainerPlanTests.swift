@@ -46,6 +46,30 @@ struct DockerContainerPlanTests {
         #expect(host.ReadonlyRootfs == true && host.NetworkMode == "warren-\(id)")
     }
 
+    @Test("a sandbox with LLM access: a locked-down holder owns the network namespace, the workload joins it")
+    func netnsHolder() {
+        var spec = SandboxSpec(image: "busybox", command: ["sh"], limits: ResourceLimits.defaults, hostname: "agent")
+        spec.facadeRelay = GuestRelay(port: 8765, socketPath: "/data/llm/abc.sock")
+        let holder = DockerContainerPlan.netnsHolderConfig(id: id, spec: spec, image: "sha256:abc", owner: "me",
+                                                           network: "none", pause: "/data/docker/pause")
+        let host = try! #require(holder.HostConfig)
+        #expect(holder.Image == "sha256:abc", "the sandbox's own image: nothing else need exist on the engine")
+        #expect(holder.Entrypoint == ["/.warren-pause"] && holder.Cmd == [] && holder.User == "65534:65534")
+        #expect(holder.Hostname == "agent" && holder.Labels?["warren.role"] == "netns")
+        #expect(holder.Labels?["warren.sandbox"] == id && holder.Labels?["warren.owner"] == "me")
+        #expect(holder.Labels?["warren.llm-relay"] == nil, "the relay is found through the workload only")
+        #expect(host.CapDrop == ["ALL"] && host.SecurityOpt == ["no-new-privileges:true"] && host.Privileged == false)
+        #expect(host.ReadonlyRootfs == true && host.NetworkMode == "none" && host.PidsLimit == 4 && host.Memory == 16 << 20)
+        #expect(host.Mounts == [DockerMount(source: "/data/docker/pause", target: "/.warren-pause", readOnly: true)])
+
+        let workload = DockerContainerPlan.containerConfig(id: id, spec: spec, image: "sha256:abc", owner: "me",
+                                                           network: "container:warren-\(id)-net")
+        #expect(workload.HostConfig?.NetworkMode == "container:warren-\(id)-net")
+        #expect(workload.Hostname == nil, "Docker refuses a hostname for a container in another's namespace")
+        #expect(workload.Labels?["warren.llm-relay"] == "8765:/data/llm/abc.sock")
+        #expect(DockerContainerPlan.holderName(id) == "warren-\(id)-net")
+    }
+
     @Test("a sandbox's network is internal, has no host address, no traffic between members, and is labelled")
     func network() {
         let n = DockerContainerPlan.networkConfig(id: id, owner: "me")

@@ -242,7 +242,8 @@ struct LLMFacadeTests {
         let d = try await Self.daemon(upstream)
         let owner = "warren.owner=" + NativeDriver.cgroupParent(dataRoot: d.dataRoot)
         defer { TestDocker.removeLabelled(owner); d.cleanUp(); upstream.stop() }
-        let script = "sleep 1; env | grep -c sk-test; wget -q -O - --header \"Authorization: Bearer $OPENAI_API_KEY\" "
+        // No pause before the call: the facade is on the container's loopback from its first instruction.
+        let script = "env | grep -c sk-test; wget -q -O - --header \"Authorization: Bearer $OPENAI_API_KEY\" "
             + "--post-data '{\"model\":\"gpt-docker\"}' $OPENAI_BASE_URL/chat/completions; echo"
         let r = try await d.run(["run", "--name", "boxed", "--driver", "docker", "--llm", "openai", image, "--", "/bin/sh", "-c", script])
         #expect(r.stdout.contains("Hello from the test upstream"), "\(r.stdout) \(r.stderr)")
@@ -250,6 +251,12 @@ struct LLMFacadeTests {
         #expect(upstream.received().first?.headers["authorization"] == "Bearer \(upstream.openAIKey)")
         let usage = try await Self.usage(d, "boxed")
         #expect(usage.usage.first.map { [$0.requests, $0.inputTokens, $0.outputTokens] } == [1, 11, 7])
+
+        // The namespace's holder ends with the workload, and goes with it.
+        let holders = ["ps", "-a", "--filter", "label=\(owner)", "--filter", "label=warren.role=netns", "--format", "{{.State}}"]
+        #expect(try TestDocker.runNow(holders).stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "exited")
+        _ = try await d.run(["rm", "boxed"])
+        #expect(try TestDocker.runNow(["ps", "-aq", "--filter", "label=\(owner)"]).stdout.isEmpty)
     }
 }
 

@@ -14,14 +14,54 @@ public enum DockerContainerPlan {
     /// Label holding the facade relay (`PORT:SOCKET`), set up again when a daemon re-adopts the sandbox.
     public static let facadeRelayLabel = "warren.llm-relay"
 
+    /// Label marking the container that holds a sandbox's network namespace (`netns`).
+    public static let roleLabel = "warren.role"
+    /// Where the holder's pause program is mounted.
+    static let pauseTarget = "/.warren-pause"
+
     /// Container and network name of a sandbox.
     public static func name(_ id: String) -> String { "warren-\(id)" }
+
+    /// Name of the container holding the network namespace of a sandbox with LLM access.
+    public static func holderName(_ id: String) -> String { "warren-\(id)-net" }
+
+    /// The container that holds the network namespace of a sandbox with LLM access: it
+    /// runs `pause` (a static program mounted from the host) in the sandbox's own image, on
+    /// `network`, with nothing else allowed. It starts first, so the facade relay is on the
+    /// namespace's loopback before the workload's first instruction.
+    public static func netnsHolderConfig(id: String, spec: SandboxSpec, image: String, owner: String, network: String,
+                                         pause: String) -> DockerContainerConfig {
+        var config = DockerContainerConfig(Image: image)
+        config.Entrypoint = [pauseTarget]
+        config.Cmd = []
+        config.User = "65534:65534"
+        config.Hostname = spec.hostname ?? String(id.prefix(12))
+        config.Labels = [sandboxLabel: id, ownerLabel: owner, roleLabel: "netns"]
+        config.AttachStdin = false
+        config.AttachStdout = false
+        config.AttachStderr = false
+        var host = DockerHostConfig()
+        host.CapDrop = ["ALL"]
+        host.SecurityOpt = ["no-new-privileges:true"]
+        host.Privileged = false
+        host.ReadonlyRootfs = true
+        host.NetworkMode = network
+        host.IpcMode = "private"
+        host.Memory = 16 << 20
+        host.MemorySwap = 16 << 20
+        host.PidsLimit = 4
+        host.Mounts = [DockerMount(source: pause, target: pauseTarget, readOnly: true)]
+        host.LogConfig = logConfig
+        host.AutoRemove = false
+        config.HostConfig = host
+        return config
+    }
 
     /// Size of the log Docker keeps per container: two files of 64 MiB.
     static let logConfig = DockerLogConfig(type: "json-file", config: ["max-size": "64m", "max-file": "2"])
 
     /// The container for `spec`, running `image` (an id Docker knows), on `network`
-    /// (`none`, or the sandbox's own network's name).
+    /// (`none`, the sandbox's own network's name, or `container:` its namespace holder).
     public static func containerConfig(id: String, spec: SandboxSpec, image: String, owner: String,
                                        network: String) -> DockerContainerConfig {
         var config = DockerContainerConfig(Image: image)
@@ -29,7 +69,8 @@ public enum DockerContainerPlan {
         config.Env = spec.env
         config.WorkingDir = spec.workdir
         config.User = spec.user
-        config.Hostname = spec.hostname ?? String(id.prefix(12))
+        // A container in another's network namespace has that one's hostname.
+        config.Hostname = network.hasPrefix("container:") ? nil : spec.hostname ?? String(id.prefix(12))
         var labels = spec.labels.filter { !$0.key.hasPrefix("warren.") }
         labels[sandboxLabel] = id
         labels[ownerLabel] = owner

@@ -21,6 +21,37 @@ extension DockerDriver {
     func ensureRelay(_ id: String, container: DockerContainer) throws {
         guard relays[id] == nil, let relay = Self.relay(of: container) else { return }
         guard container.State.Running == true, let pid = container.State.Pid, pid > 0 else { return }
+        try startRelay(id, relay: relay, pid: Int(pid))
+    }
+
+    /// Starts the sandbox's namespace holder, when it has one, and the relay in its
+    /// namespace: the workload, started next, finds the facade there from its first instant.
+    func startNetnsHolder(_ id: String, engine: DockerClient) async throws {
+        let holder = DockerContainerPlan.holderName(id)
+        guard let workload = try await engine.inspectContainer(container(id)), let relay = Self.relay(of: workload),
+              try await engine.inspectContainer(holder) != nil else { return }
+        try await engine.startContainer(holder)
+        guard let running = try await engine.inspectContainer(holder), running.State.Running == true,
+              let pid = running.State.Pid, pid > 0 else {
+            throw WarrenError(.internalError, "the network holder of sandbox \(id.prefix(12)) did not start")
+        }
+        do {
+            try startRelay(id, relay: relay, pid: Int(pid))
+        } catch {
+            _ = try? await engine.killContainer(holder, signal: SIGKILL)
+            throw error
+        }
+    }
+
+    /// Stops the holder once the workload has ended: the namespace has no one else to serve.
+    func stopNetnsHolder(_ id: String, engine: DockerClient) async {
+        do { try await engine.killContainer(DockerContainerPlan.holderName(id), signal: SIGKILL) } catch {
+            // Not there (no LLM access, or removed) or not running: nothing to stop.
+        }
+    }
+
+    private func startRelay(_ id: String, relay: GuestRelay, pid: Int) throws {
+        guard relays[id] == nil else { return }
         let namespace = "/proc/\(pid)/ns/net"
         let listener = warren_listen_loopback_in_netns(namespace, relay.port)
         guard listener >= 0 else {

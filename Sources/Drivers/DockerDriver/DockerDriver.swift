@@ -24,11 +24,17 @@ public actor DockerDriver: RuntimeDriver {
     private var client: DockerClient?
     /// Listeners relaying the LLM facade into running containers, by sandbox.
     var relays: [String: Int32] = [:]
+    /// The static program a sandbox's network-namespace holder runs (`warren-pause`); nil
+    /// when it is missing, and the relay then joins the workload's namespace once it runs.
+    let pauseProgram: String?
 
     /// - Parameters:
     ///   - owner: tells this daemon's containers from those of another daemon on the same engine.
     ///   - localImages: Warren's own image store, for images Docker does not have.
-    public init(endpoint: DockerEndpoint, owner: String, localImages: (any LocalImageSource)? = nil, logger: Logger) {
+    ///   - pauseProgram: `warren-pause`, which holds the network namespace of sandboxes with LLM access.
+    public init(endpoint: DockerEndpoint, owner: String, localImages: (any LocalImageSource)? = nil,
+                pauseProgram: String? = nil, logger: Logger) {
+        self.pauseProgram = pauseProgram.flatMap { FileManager.default.isExecutableFile(atPath: $0) ? $0 : nil }
         self.endpoint = endpoint
         self.owner = owner
         self.localImages = localImages
@@ -70,8 +76,16 @@ public actor DockerDriver: RuntimeDriver {
             _ = try await engine.createNetwork(DockerContainerPlan.networkConfig(id: id, owner: owner))
             network = container(id)
         }
-        let config = DockerContainerPlan.containerConfig(id: id, spec: spec, image: image, owner: owner, network: network)
+        var workloadNetwork = network
         do {
+            if spec.facadeRelay != nil, let pause = pauseProgram {
+                let holder = DockerContainerPlan.netnsHolderConfig(id: id, spec: spec, image: image, owner: owner,
+                                                                   network: network, pause: pause)
+                _ = try await engine.createContainer(name: DockerContainerPlan.holderName(id), holder)
+                workloadNetwork = "container:" + DockerContainerPlan.holderName(id)
+            }
+            let config = DockerContainerPlan.containerConfig(id: id, spec: spec, image: image, owner: owner,
+                                                             network: workloadNetwork)
             let created = try await engine.createContainer(name: container(id), config)
             for warning in created.Warnings ?? [] {
                 logger.warning("docker: \(warning)", metadata: ["sandbox": "\(id.prefix(12))"])
@@ -80,6 +94,7 @@ public actor DockerDriver: RuntimeDriver {
             // Nothing half made stays behind: not the network, not a container Docker
             // may have registered before failing.
             _ = try? await engine.removeContainer(container(id))
+            _ = try? await engine.removeContainer(DockerContainerPlan.holderName(id))
             if network != "none" { _ = try? await engine.removeNetwork(network) }
             throw error
         }
@@ -87,7 +102,14 @@ public actor DockerDriver: RuntimeDriver {
 
     public func start(id: String) async throws -> DriverRunInfo {
         let engine = try await engine()
-        try await engine.startContainer(container(id))
+        try await startNetnsHolder(id, engine: engine)
+        do {
+            try await engine.startContainer(container(id))
+        } catch {
+            stopRelay(id)
+            _ = try? await engine.killContainer(DockerContainerPlan.holderName(id), signal: SIGKILL)
+            throw error
+        }
         guard let started = try await engine.inspectContainer(container(id)) else {
             throw WarrenError(.notFound, "the container of sandbox \(id.prefix(12)) disappeared while starting")
         }
@@ -130,6 +152,7 @@ public actor DockerDriver: RuntimeDriver {
         } catch let error as WarrenError where error.code == .notFound {
             result = nil
         }
+        await stopNetnsHolder(id, engine: engine)
         // `docker rm -f` marks the container as being removed before it kills it.
         guard let after = try await engine.inspectContainer(name), after.State.Status != "removing" else {
             return Self.removedExit(code: result.map { Int32(truncatingIfNeeded: $0.StatusCode) })
@@ -190,6 +213,7 @@ public actor DockerDriver: RuntimeDriver {
         stopRelay(id)
         let engine = try await engine()
         try await engine.removeContainer(container(id))
+        try await engine.removeContainer(DockerContainerPlan.holderName(id))
         try await engine.removeNetwork(container(id))
     }
 
