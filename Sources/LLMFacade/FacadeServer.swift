@@ -50,12 +50,20 @@ public final class FacadeServer: Sendable {
 /// One client connection: gathers each request, decides its route, and runs the call as
 /// a `FacadeExchange` that answers through this handler. Requests on a keep-alive
 /// connection are answered in order (NIO's pipelining helper holds the next one back).
-final class FacadeServerHandler: ChannelInboundHandler, FacadeDownstream {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
+///
+/// Given a `prefix`, it takes only requests under it (with the prefix cut from the URI)
+/// and passes every other request on to the handlers after it: so the daemon's own
+/// HTTP server answers facade calls under `/llm` on the connection's event loop too.
+public final class FacadeServerHandler: ChannelInboundHandler, RemovableChannelHandler, FacadeDownstream {
+    public typealias InboundIn = HTTPServerRequestPart
+    public typealias InboundOut = HTTPServerRequestPart
+    public typealias OutboundOut = HTTPServerResponsePart
 
     let proxy: FacadeProxy
     let listener: String?
+    let prefix: String?
+    /// The request now arriving belongs to the handlers after this one.
+    private var passing = false
     private var context: ChannelHandlerContext?
     private var request: HTTPRequestHead?
     private var body = ByteBuffer()
@@ -63,17 +71,28 @@ final class FacadeServerHandler: ChannelInboundHandler, FacadeDownstream {
     private var exchange: FacadeExchange?
     private var keepAlive = true
 
-    init(proxy: FacadeProxy, listener: String?) {
+    /// - Parameters:
+    ///   - listener: the sandbox whose token alone is taken, or nil for any live token.
+    ///   - prefix: a path such as `/llm`: only requests under it are the facade's.
+    public init(proxy: FacadeProxy, listener: String?, prefix: String? = nil) {
         self.proxy = proxy
         self.listener = listener
+        self.prefix = prefix
     }
 
-    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
-    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+    public func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    public func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let head):
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        if case .head(let head) = part { passing = !takes(head) }
+        if passing {
+            context.fireChannelRead(data)
+            return
+        }
+        switch part {
+        case .head(var head):
+            if let prefix { head.uri.removeFirst(prefix.count) }
             request = head
             body.clear()
             tooLarge = false
@@ -90,6 +109,12 @@ final class FacadeServerHandler: ChannelInboundHandler, FacadeDownstream {
             keepAlive = head.isKeepAlive
             run(head, context: context)
         }
+    }
+
+    /// Whether a request is the facade's: all are without a prefix, else those under it.
+    private func takes(_ head: HTTPRequestHead) -> Bool {
+        guard let prefix else { return true }
+        return head.uri.hasPrefix(prefix) && head.uri.utf8.dropFirst(prefix.utf8.count).first == UInt8(ascii: "/")
     }
 
     private func run(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
@@ -133,12 +158,12 @@ final class FacadeServerHandler: ChannelInboundHandler, FacadeDownstream {
 
     // MARK: - Connection events
 
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
+    public func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable { exchange?.resume() }
         context.fireChannelWritabilityChanged()
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
+    public func channelInactive(context: ChannelHandlerContext) {
         exchange?.cancel()
         exchange = nil
         context.fireChannelInactive()

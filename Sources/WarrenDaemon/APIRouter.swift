@@ -1,7 +1,6 @@
 import Foundation
 import Hummingbird
 import ImageStore
-import LLMFacade
 import WarrenCore
 
 /// Builds the daemon's HTTP API over a `SandboxManager`.
@@ -20,8 +19,6 @@ public enum APIRouter {
         public var registry: RegistryClient?
         /// The docker `config.json` read for registry logins at each pull.
         public var registryConfigPath: String?
-        /// Served under `/llm` to host clients holding a sandbox token (Unix socket only).
-        public var facade: LLMFacadeService?
         /// Serves `/notebooks/<id>/...` (TCP listener only).
         public var notebookGateway: NotebookGateway?
         /// The TCP listener's `http://HOST:PORT`, which notebook links point at.
@@ -48,9 +45,6 @@ public enum APIRouter {
         addSystemRoutes(to: router, deps)
         addSandboxRoutes(to: router, deps)
         addImageRoutes(to: router, deps)
-        if let facade = deps.facade, deps.bearerToken == nil {
-            addFacadeRoutes(to: router, facade.proxy)
-        }
         return router
     }
 

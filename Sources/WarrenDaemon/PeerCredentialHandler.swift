@@ -1,8 +1,7 @@
 import Foundation
-import HTTPTypes
-import HummingbirdCore
 import Logging
 import NIOCore
+import NIOHTTP1
 import WarrenCore
 #if canImport(Glibc)
 import Glibc
@@ -11,17 +10,21 @@ import Glibc
 /// Admits a Unix-socket connection only when the peer's uid (from `SO_PEERCRED`) is
 /// the daemon's own or root; anyone else gets one `403` and the connection is closed.
 ///
-/// Sits in the child pipeline after HTTP decoding. Requests that arrive before the
-/// kernel's answer is known are held back, so nothing reaches a route undecided.
+/// Sits in the child pipeline right after HTTP decoding, before any route or the facade.
+/// Requests that arrive before the kernel's answer is known are held back, so nothing
+/// reaches a route undecided. The `403` answers the first request: an answer to none
+/// would break NIO's pipelining helper, which pairs each answer with a request.
 final class PeerCredentialHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPConnectionStateHandler.InboundIn
-    typealias InboundOut = HTTPConnectionStateHandler.InboundIn
-    typealias OutboundOut = HTTPConnectionStateHandler.OutboundOut
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
 
     private enum Verdict {
         case pending([NIOAny])
         case allowed
-        case refused
+        /// Refused; the answer goes out with the first request.
+        case refused(String)
+        case answered
     }
 
     private var verdict: Verdict = .pending([])
@@ -51,7 +54,9 @@ final class PeerCredentialHandler: ChannelInboundHandler, RemovableChannelHandle
             verdict = .pending(held)
         case .allowed:
             context.fireChannelRead(data)
-        case .refused:
+        case .refused(let message):
+            refuse(context: context, message: message)
+        case .answered:
             break
         }
     }
@@ -85,22 +90,25 @@ final class PeerCredentialHandler: ChannelInboundHandler, RemovableChannelHandle
             if !held.isEmpty { context.fireChannelReadComplete() }
         case .success(let cred):
             logger.warning("refused connection from another user", metadata: ["uid": "\(cred.uid)", "pid": "\(cred.pid)"])
-            refuse(context: context, message: "uid \(cred.uid) may not use this daemon")
+            refuse(context: context, message: "uid \(cred.uid) may not use this daemon", now: !held.isEmpty)
         case .failure(let error):
             logger.warning("refused connection: cannot read peer credentials", metadata: ["error": "\(error)"])
-            refuse(context: context, message: "cannot verify the peer's credentials")
+            refuse(context: context, message: "cannot verify the peer's credentials", now: !held.isEmpty)
         }
     }
 
-    private func refuse(context: ChannelHandlerContext, message: String) {
-        verdict = .refused
+    private func refuse(context: ChannelHandlerContext, message: String, now: Bool = true) {
+        guard now else {
+            verdict = .refused(message)
+            return
+        }
+        verdict = .answered
         let body = (try? WarrenJSON.encoder().encode(WarrenError(.forbidden, message))) ?? Data()
-        var head = HTTPResponse(status: .forbidden)
-        head.headerFields[.contentType] = "application/json"
-        head.headerFields[.contentLength] = String(body.count)
-        head.headerFields[.connection] = "close"
+        let head = HTTPResponseHead(version: .http1_1, status: .forbidden, headers: [
+            "content-type": "application/json", "content-length": String(body.count), "connection": "close",
+        ])
         context.write(wrapOutboundOut(.head(head)), promise: nil)
-        context.write(wrapOutboundOut(.body(ByteBuffer(bytes: body))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: body)))), promise: nil)
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
     }

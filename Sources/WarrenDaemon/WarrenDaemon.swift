@@ -87,15 +87,16 @@ public struct WarrenDaemon: Sendable {
                                  onReady: @escaping @Sendable () async -> Void) -> some Service {
         var deps = APIRouter.Dependencies(manager: manager, metrics: metrics, dataRoot: configuration.dataRoot,
                                           registry: registry, registryConfigPath: configuration.registryConfigPath)
-        deps.facade = manager.facade
         deps.notebookBaseURL = configuration.listen?.baseURL
         let path = configuration.socketPath
         let logger = self.logger
         let allowed = allowedPeerUIDs ?? [getuid(), geteuid(), 0]
+        let facade = manager.facade?.proxy
         return Application(
             router: APIRouter.build(deps),
-            server: .http1(configuration: .init(
-                additionalChannelHandlers: [PeerCredentialHandler(allowedUIDs: allowed, logger: logger)])),
+            server: HTTPServerBuilder { responder in
+                DaemonSocketChannel(responder: responder, allowedUIDs: allowed, facade: facade)
+            },
             configuration: .init(address: .unixDomainSocket(path: path), serverName: "warren/\(warrenVersion)"),
             onServerRunning: { _ in
                 do {

@@ -63,18 +63,21 @@ public struct LLMRepository: Sendable {
     public func record(_ calls: [(call: LLMCallRecord, metered: Bool)]) async throws {
         try await mapErrors {
             try await writer.write { db in
+                // Prepared once per connection: a burst of calls costs one bind and step each.
+                let audit = try db.cachedStatement(sql: """
+                    INSERT INTO llm_calls (time, sandbox_id, provider, model, endpoint, status, input_tokens, output_tokens, latency_ms)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """)
+                let usage = try db.cachedStatement(sql: """
+                    INSERT INTO llm_usage (sandbox_id, provider, model, requests, input_tokens, output_tokens) VALUES (?, ?, ?, 1, ?, ?)
+                    ON CONFLICT (sandbox_id, provider, model) DO UPDATE SET requests = requests + 1,
+                        input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens
+                    """)
                 for (call, metered) in calls {
-                    try db.execute(sql: """
-                        INSERT INTO llm_calls (time, sandbox_id, provider, model, endpoint, status, input_tokens, output_tokens, latency_ms)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """, arguments: [call.time.timeIntervalSince1970, call.sandboxID, call.provider, call.model, call.endpoint,
-                                         call.status, call.inputTokens, call.outputTokens, call.latencyMs])
+                    try audit.execute(arguments: [call.time.timeIntervalSince1970, call.sandboxID, call.provider, call.model,
+                                                  call.endpoint, call.status, call.inputTokens, call.outputTokens, call.latencyMs])
                     guard metered else { continue }
-                    try db.execute(sql: """
-                        INSERT INTO llm_usage (sandbox_id, provider, model, requests, input_tokens, output_tokens) VALUES (?, ?, ?, 1, ?, ?)
-                        ON CONFLICT (sandbox_id, provider, model) DO UPDATE SET requests = requests + 1,
-                            input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens
-                        """, arguments: [call.sandboxID, call.provider, call.model, call.inputTokens, call.outputTokens])
+                    try usage.execute(arguments: [call.sandboxID, call.provider, call.model, call.inputTokens, call.outputTokens])
                 }
             }
         }

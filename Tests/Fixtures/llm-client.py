@@ -3,6 +3,7 @@
 
     llm-client.py sdk-tour           every endpoint, streaming and not; prints one JSON object
     llm-client.py call PROVIDER MODEL [MIB]   one non-streaming call (a prompt of MIB MiB); prints {"status", "type", "body"}
+    llm-client.py leave openai MODEL   a streamed chat call left after its first piece of text; prints as `call`
 The SDKs read OPENAI_BASE_URL/OPENAI_API_KEY and ANTHROPIC_BASE_URL/ANTHROPIC_API_KEY from
 the environment, as an agent in a sandbox would. With WARREN_SOCKET set they talk to the
 daemon's Unix socket instead (the host's way in, under /llm).
@@ -86,8 +87,18 @@ def call(provider, model, mib=0):
         return {"status": 0, "type": type(e).__name__, "body": str(e)}
 
 
+def leave(model):
+    oa, _ = clients()
+    stream = oa.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}], stream=True)
+    first = next(chunk.choices[0].delta.content for chunk in stream if chunk.choices and chunk.choices[0].delta.content)
+    stream.close()  # closes the connection: the facade sees its client go
+    return {"status": 200, "type": None, "body": first}
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "sdk-tour":
         print(json.dumps(tour()))
+    elif sys.argv[1] == "leave":
+        print(json.dumps(leave(sys.argv[3])))
     else:
         print(json.dumps(call(sys.argv[2], sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else 0)))

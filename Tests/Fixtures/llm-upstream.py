@@ -8,7 +8,9 @@ the record file: method, path, headers and body. The key it expects is given on 
 command line; any other key gets the provider's 401.
 
     llm-upstream.py --port-file F --record R --openai-key K1 --anthropic-key K2
-The model name steers errors: "error-400" answers 400, "error-500" answers 500.
+The model name steers errors: "error-400" answers 400, "error-500" answers 500, and
+"endless" streams chat chunks for a minute; when its reader goes away before the end it
+records a line with the method "GONE" and how many events had been written.
 """
 import argparse
 import json
@@ -104,7 +106,9 @@ class Handler(BaseHTTPRequestHandler):
                 self.send_json(status, {"type": "error", "error": {"type": "invalid_request_error", "message": f"upstream said {status}"}})
             return
         stream = body.get("stream") is True
-        if path == "/v1/chat/completions":
+        if model == "endless" and stream:
+            self.endless(path)
+        elif path == "/v1/chat/completions":
             self.chat(model, stream, body)
         elif path == "/v1/responses":
             self.responses_api(model, stream)
@@ -132,6 +136,22 @@ class Handler(BaseHTTPRequestHandler):
                                    "choices": [], "usage": {"prompt_tokens": 11, "completion_tokens": 5, "total_tokens": 16}}))
         self.event("[DONE]", pause=False)
         self.end_events()
+
+    def endless(self, path):
+        self.start_events()
+        written = 0
+        try:
+            for _ in range(int(60 / CHUNK_PAUSE)):
+                self.event(json.dumps({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "endless",
+                                       "choices": [{"index": 0, "delta": {"content": "more "}, "finish_reason": None}]}))
+                written += 1
+            self.event("[DONE]", pause=False)
+            self.end_events()
+        except (BrokenPipeError, ConnectionResetError):
+            entry = {"method": "GONE", "path": path, "headers": {}, "body": {"written": written}}
+            with LOCK, open(ARGS.record, "a") as f:
+                f.write(json.dumps(entry) + "\n")
+            self.close_connection = True
 
     def responses_api(self, model, stream):
         response = {"id": "resp_1", "object": "response", "created_at": 1, "status": "completed", "model": model,

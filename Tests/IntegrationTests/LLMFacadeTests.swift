@@ -25,12 +25,12 @@ struct LLMFacadeTests {
 
     /// One SDK call from the host, through the daemon's socket, with `token`.
     static func hostCall(_ d: DaemonHarness, token: String, _ provider: String, _ model: String,
-                         promptMiB: Int = 0) async throws -> [String: Any] {
+                         promptMiB: Int = 0, command: String = "call") async throws -> [String: Any] {
         let venv = try await runBlocking { try PythonSDKs.path() }
         let output = try await runBlocking {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: venv + "/bin/python")
-            p.arguments = [Fixture.path("llm-client.py"), "call", provider, model, String(promptMiB)]
+            p.arguments = [Fixture.path("llm-client.py"), command, provider, model, String(promptMiB)]
             p.environment = ["WARREN_SOCKET": d.socket, "OPENAI_API_KEY": token, "ANTHROPIC_API_KEY": token, "PATH": "/usr/bin:/bin"]
             let out = Pipe()
             p.standardOutput = out
@@ -160,6 +160,16 @@ struct LLMFacadeTests {
             + "--post-file /tmp/big http://127.0.0.1:9400/v1/chat/completions 2>&1; rm /tmp/big; true"])
         #expect(oversizedInGuest.stdout.contains("413 Payload Too Large"), "\(oversizedInGuest.stdout)")
         #expect(upstream.received().count == sentBefore, "an oversized call reached the upstream")
+
+        // A client that leaves in the middle of a streamed answer ends the upstream's call too.
+        let left = try await Self.hostCall(d, token: tokenA, "openai", "endless", command: "leave")
+        #expect(left["body"] as? String == "more ", "\(left)")
+        var gone = false
+        for _ in 0..<50 where !gone {
+            gone = upstream.received().contains { $0.method == "GONE" }
+            if !gone { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(gone, "the upstream went on streaming to a client that had left")
         let versioned = try await d.run(["exec", "a", "--", "/bin/sh", "-c",
             "wget -q -O - --header 'x-api-key: \(tokenA)' --header 'anthropic-version: 2099-01-01' --header 'anthropic-beta: warren-test-beta' "
             + "--header 'Connection: keep-alive, x-hop' --header 'x-hop: dropped' --post-data '{\"model\":\"claude-v\"}' http://127.0.0.1:9400/v1/messages"])

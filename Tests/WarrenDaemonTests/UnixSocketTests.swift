@@ -80,6 +80,27 @@ struct UnixSocketTests {
         }
     }
 
+    @Test("/llm and the API share a keep-alive connection: pipelined requests are answered in order")
+    func facadeAndAPIOnOneConnection() async throws {
+        try await withDaemon { socket in
+            let models = "GET /llm/v1/models HTTP/1.1\r\nHost: x\r\n\r\n"
+            let response = try await rawRequest(socket, models + "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n"
+                + "GET /llm/v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            let statuses = response.matches(of: /HTTP\/1\.1 (\d{3})/).map { String($0.output.1) }
+            #expect(statuses == ["401", "200", "401"], "\(response)")
+            // The facade's refusal is in OpenAI's shape; the API's answer is the daemon's own.
+            #expect(response.components(separatedBy: "invalid_api_key").count == 3)
+            #expect(response.contains(#""status":"ok""#))
+        }
+    }
+
+    @Test func peersWithAnotherUIDAreRefusedTheFacadeToo() async throws {
+        try await withDaemon(allowedPeers: [54_321]) { socket in
+            let response = try await rawRequest(socket, "GET /llm/v1/models HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(response.hasPrefix("HTTP/1.1 403") && response.contains(#""code":"forbidden""#), "\(response)")
+        }
+    }
+
     // MARK: - Raw socket helpers
 
     func unixAddress(_ path: String) -> sockaddr_un {
