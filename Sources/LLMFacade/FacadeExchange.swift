@@ -50,6 +50,13 @@ final class FacadeExchange {
     private var metered = false
     /// The client stopped taking the answer: the upstream is not read until it resumes.
     private var paused = false
+    /// Where the call goes, once admitted.
+    private var target: (endpoint: UpstreamEndpoint, key: String)?
+    /// The request went out on a pooled connection and was not sent again yet: if that
+    /// connection closes before any answer, the upstream had let it go idle, and the
+    /// call is sent once more on a new one (as HTTP clients do for a stale keep-alive).
+    private var mayResend = false
+    private var resent = false
 
     init(proxy: FacadeProxy, eventLoop: any EventLoop, head: HTTPRequestHead, body: ByteBuffer, route: FacadeRoute,
          listener: String?, downstream: any FacadeDownstream) {
@@ -149,10 +156,16 @@ final class FacadeExchange {
     private func admitted(_ grant: LLMGrant, _ upstream: (endpoint: UpstreamEndpoint, key: String)) throws {
         guard case .admitting = phase else { return }
         try proxy.rate.admit(grant.sandboxID, limit: grant.requestsPerMinute)
+        target = upstream
+        connect(fresh: false)
+    }
+
+    private func connect(fresh: Bool) {
+        guard let target else { return }
         let exchange = NIOLoopBound(self, eventLoop: eventLoop)
-        proxy.connections.checkout(upstream.endpoint, on: eventLoop).whenComplete { result in
+        proxy.connections.checkout(target.endpoint, on: eventLoop, fresh: fresh).whenComplete { result in
             switch result {
-            case .success(let channel): exchange.value.send(on: channel, upstream)
+            case .success(let (channel, reused)): exchange.value.send(on: channel, target, reused: reused)
             case .failure(let error): exchange.value.unreachable(error)
             }
         }
@@ -160,7 +173,7 @@ final class FacadeExchange {
 
     // MARK: - Upstream
 
-    private func send(on channel: any Channel, _ upstream: (endpoint: UpstreamEndpoint, key: String)) {
+    private func send(on channel: any Channel, _ upstream: (endpoint: UpstreamEndpoint, key: String), reused: Bool) {
         guard case .admitting = phase, downstream != nil else {
             // The client left while the connection was made: keep it for the next call.
             proxy.connections.checkin(channel, endpoint: upstream.endpoint)
@@ -172,6 +185,7 @@ final class FacadeExchange {
         }
         handler.exchange = self
         phase = .sending(channel, upstream.endpoint)
+        mayResend = reused && !resent
         let outgoing = FacadeProxy.upstreamHead(head, route: route, endpoint: upstream.endpoint, key: upstream.key,
                                                 bodyLength: head.method == .POST ? body.readableBytes : nil)
         channel.write(HTTPClientRequestPart.head(outgoing), promise: nil)
@@ -213,7 +227,10 @@ final class FacadeExchange {
         case .sending(let channel, _):
             phase = .admitting
             detach(channel)
-            unreachable(error)
+            channel.close(promise: nil)
+            guard mayResend, !timedOut else { return unreachable(error) }
+            resent = true
+            connect(fresh: true)
         case .relaying(let channel, _, _):
             phase = .done
             detach(channel)

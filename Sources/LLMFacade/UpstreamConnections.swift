@@ -55,8 +55,11 @@ final class UpstreamConnections: Sendable {
         tls = try? NIOSSLContext(configuration: .makeClientConfiguration())
     }
 
-    /// An open connection to `endpoint` on `loop`: an idle one, or a new one.
-    func checkout(_ endpoint: UpstreamEndpoint, on loop: any EventLoop) -> EventLoopFuture<any Channel> {
+    /// An open connection to `endpoint` on `loop`: an idle one (`reused`), or a new one
+    /// (always, when `fresh`).
+    func checkout(_ endpoint: UpstreamEndpoint, on loop: any EventLoop,
+                  fresh: Bool = false) -> EventLoopFuture<(channel: any Channel, reused: Bool)> {
+        if fresh { return connect(endpoint, on: loop).map { ($0, false) } }
         let key = Key(loop: ObjectIdentifier(loop), endpoint: endpoint)
         let now = NIODeadline.now()
         let (reused, stale) = idle.withLockedValue { pool -> ((any Channel)?, [any Channel]) in
@@ -69,8 +72,8 @@ final class UpstreamConnections: Sendable {
             return (nil, stale)
         }
         for channel in stale { channel.close(promise: nil) }
-        if let reused { return loop.makeSucceededFuture(reused) }
-        return connect(endpoint, on: loop)
+        if let reused { return loop.makeSucceededFuture((reused, true)) }
+        return connect(endpoint, on: loop).map { ($0, false) }
     }
 
     /// Puts a connection whose last exchange ended cleanly back for the next call on its loop.

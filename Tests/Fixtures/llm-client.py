@@ -4,6 +4,7 @@
     llm-client.py sdk-tour           every endpoint, streaming and not; prints one JSON object
     llm-client.py call PROVIDER MODEL [MIB]   one non-streaming call (a prompt of MIB MiB); prints {"status", "type", "body"}
     llm-client.py leave openai MODEL   a streamed chat call left after its first piece of text; prints as `call`
+    llm-client.py twice openai MODEL   two chat calls on one keep-alive connection; prints the second as `call`
 The SDKs read OPENAI_BASE_URL/OPENAI_API_KEY and ANTHROPIC_BASE_URL/ANTHROPIC_API_KEY from
 the environment, as an agent in a sandbox would. With WARREN_SOCKET set they talk to the
 daemon's Unix socket instead (the host's way in, under /llm).
@@ -95,10 +96,22 @@ def leave(model):
     return {"status": 200, "type": None, "body": first}
 
 
+def twice(model):
+    oa, _ = clients()
+    first = oa.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}])
+    try:
+        second = oa.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}])
+        return {"status": 200, "type": None, "body": second.choices[0].message.content, "first": first.choices[0].message.content}
+    except openai.APIStatusError as e:
+        return {"status": e.status_code, "type": type(e).__name__, "body": e.body}
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "sdk-tour":
         print(json.dumps(tour()))
     elif sys.argv[1] == "leave":
         print(json.dumps(leave(sys.argv[3])))
+    elif sys.argv[1] == "twice":
+        print(json.dumps(twice(sys.argv[3])))
     else:
         print(json.dumps(call(sys.argv[2], sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else 0)))

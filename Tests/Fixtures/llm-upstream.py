@@ -11,6 +11,9 @@ command line; any other key gets the provider's 401.
 The model name steers errors: "error-400" answers 400, "error-500" answers 500, and
 "endless" streams chat chunks for a minute; when its reader goes away before the end it
 records a line with the method "GONE" and how many events had been written.
+"drop-reused" is answered on a new connection only: on a kept-alive one the request is
+dropped with the connection, as a server whose idle timeout raced it would, and a line
+with the method "DROPPED" recorded.
 """
 import argparse
 import json
@@ -98,6 +101,12 @@ class Handler(BaseHTTPRequestHandler):
         if not self.authorized(provider):
             return
         model = body.get("model", "")
+        served, self.served = getattr(self, "served", 0), getattr(self, "served", 0) + 1
+        if model == "drop-reused" and served > 0:
+            with LOCK, open(ARGS.record, "a") as f:
+                f.write(json.dumps({"method": "DROPPED", "path": path, "headers": {}, "body": None}) + "\n")
+            self.close_connection = True
+            return
         if model.startswith("error-"):
             status = int(model.split("-")[1])
             if provider == "openai":

@@ -160,16 +160,6 @@ struct LLMFacadeTests {
             + "--post-file /tmp/big http://127.0.0.1:9400/v1/chat/completions 2>&1; rm /tmp/big; true"])
         #expect(oversizedInGuest.stdout.contains("413 Payload Too Large"), "\(oversizedInGuest.stdout)")
         #expect(upstream.received().count == sentBefore, "an oversized call reached the upstream")
-
-        // A client that leaves in the middle of a streamed answer ends the upstream's call too.
-        let left = try await Self.hostCall(d, token: tokenA, "openai", "endless", command: "leave")
-        #expect(left["body"] as? String == "more ", "\(left)")
-        var gone = false
-        for _ in 0..<50 where !gone {
-            gone = upstream.received().contains { $0.method == "GONE" }
-            if !gone { try await Task.sleep(for: .milliseconds(100)) }
-        }
-        #expect(gone, "the upstream went on streaming to a client that had left")
         let versioned = try await d.run(["exec", "a", "--", "/bin/sh", "-c",
             "wget -q -O - --header 'x-api-key: \(tokenA)' --header 'anthropic-version: 2099-01-01' --header 'anthropic-beta: warren-test-beta' "
             + "--header 'Connection: keep-alive, x-hop' --header 'x-hop: dropped' --post-data '{\"model\":\"claude-v\"}' http://127.0.0.1:9400/v1/messages"])
@@ -185,6 +175,33 @@ struct LLMFacadeTests {
         let revokedAnthropic = try await Self.hostCall(d, token: tokenA, "anthropic", "claude-x")
         #expect(revokedAnthropic["status"] as? Int == 401 && Self.errorField(revokedAnthropic, "type") == "authentication_error")
         #expect(upstream.received().count == before, "a refused call reached the upstream")
+    }
+
+    @Test("upstream connections: a client leaving mid-stream ends the upstream's call; a pooled connection the upstream drops is replaced and the call sent again")
+    func upstreamConnections() async throws {
+        let upstream = try TestLLMUpstream()
+        let d = try await Self.daemon(upstream)
+        defer { d.cleanUp(); upstream.stop() }
+        let r = try await d.run(["run", "-d", "--name", "a", "--rootfs", try TestRootfs.path(), "--llm", "openai", "--",
+                                 "/bin/sh", "-c", "echo $OPENAI_API_KEY; sleep 300"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let tokenA = try await Self.token(d, "a")
+
+        // A client that leaves in the middle of a streamed answer ends the upstream's call too.
+        let left = try await Self.hostCall(d, token: tokenA, "openai", "endless", command: "leave")
+        #expect(left["body"] as? String == "more ", "\(left)")
+        var gone = false
+        for _ in 0..<50 where !gone {
+            gone = upstream.received().contains { $0.method == "GONE" }
+            if !gone { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(gone, "the upstream went on streaming to a client that had left")
+
+        // A pooled upstream connection that the upstream closes as the next call arrives
+        // (its idle timeout racing the call): the call goes again on a new connection.
+        let twice = try await Self.hostCall(d, token: tokenA, "openai", "drop-reused", command: "twice")
+        #expect(twice["status"] as? Int == 200 && twice["body"] as? String == "Hello from the test upstream", "\(twice)")
+        #expect(upstream.received().contains { $0.method == "DROPPED" }, "the second call did not go out on the pooled connection")
     }
 
     @Test("budgets, model allow-lists and rates are enforced before forwarding, refused in each provider's error shape")
