@@ -20,6 +20,7 @@ final class RawClient {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         guard ok == 0 else { throw RawClientError("connect \(path): errno \(errno)") }
+        limitWaits()
     }
 
     init(port: Int) throws {
@@ -34,9 +35,16 @@ final class RawClient {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard ok == 0 else { throw RawClientError("connect 127.0.0.1:\(port): errno \(errno)") }
+        limitWaits()
     }
 
     deinit { close(fd) }
+
+    /// No read waits longer than 30 s: a stuck path fails the run instead of hanging it.
+    private func limitWaits() {
+        var limit = timeval(tv_sec: 30, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+    }
 
     // MARK: - HTTP
 
@@ -105,7 +113,7 @@ final class RawClient {
     private func fill() throws {
         var chunk = [UInt8](repeating: 0, count: 65536)
         let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-        guard n > 0 else { throw RawClientError("the connection closed") }
+        guard n > 0 else { throw RawClientError(n == 0 ? "the connection closed" : "read: errno \(errno)") }
         buffer += chunk[..<n]
     }
 

@@ -54,8 +54,23 @@ func cli(_ arguments: [String]) -> String {
 
 _ = cli(["image", "import", image, "--tag", "warren-jupyter:bench"])
 let id = cli(["run", "-d", "--notebook", "warren-jupyter:bench"])
-guard id.count == 64 else { bench.fail("run --notebook failed") }
-guard cli(["notebook", id]).hasPrefix("http://") else { bench.fail("the notebook did not come up") }
+var nginx: Process?
+
+/// Ends what the run started (the sandbox, nginx, the daemon), then fails with `message`.
+@MainActor func stopAll() {
+    if id.count == 64 { _ = cli(["rm", "-f", id]) }
+    nginx?.terminate()
+    nginx?.waitUntilExit()
+    daemon.terminate()
+    daemon.waitUntilExit()
+}
+@MainActor func fail(_ message: String) -> Never {
+    stopAll()
+    bench.fail(message)
+}
+
+guard id.count == 64 else { fail("run --notebook failed") }
+guard cli(["notebook", id]).hasPrefix("http://") else { fail("the notebook did not come up") }
 let prefix = "/notebooks/\(id)/"
 let socketPath = bench.work + "/data/notebooks/\(id.prefix(24))/jupyter.sock"
 
@@ -69,7 +84,7 @@ func jupyterToken() -> String? {
     }
     return nil
 }
-guard let jupyter = jupyterToken() else { bench.fail("cannot find the notebook server's token") }
+guard let jupyter = jupyterToken() else { fail("cannot find the notebook server's token") }
 
 // The worker runs as root only to reach Jupyter's socket, which the daemon keeps 0600.
 let nginxConfig = """
@@ -80,8 +95,10 @@ error_log \(bench.work)/nginx-error.log warn;
 events { worker_connections 1024; }
 http {
     access_log off;
+    # nginx closes a keep-alive connection after 1000 requests by default: not in a run.
+    keepalive_requests 1000000;
     map $http_upgrade $connection_upgrade { default upgrade; '' ''; }
-    upstream jupyter { server unix:\(socketPath); keepalive 16; }
+    upstream jupyter { server unix:\(socketPath); keepalive 16; keepalive_requests 1000000; }
     server {
         listen 127.0.0.1:\(nginxPort);
         location / {
@@ -98,10 +115,11 @@ http {
 }
 """
 try nginxConfig.write(toFile: bench.work + "/nginx.conf", atomically: true, encoding: .utf8)
-let nginx = Process()
-nginx.executableURL = URL(fileURLWithPath: "/usr/sbin/nginx")
-nginx.arguments = ["-c", bench.work + "/nginx.conf", "-p", bench.work, "-g", "daemon off;"]
-try nginx.run()
+let proxy = Process()
+proxy.executableURL = URL(fileURLWithPath: "/usr/sbin/nginx")
+proxy.arguments = ["-c", bench.work + "/nginx.conf", "-p", bench.work, "-g", "daemon off;"]
+do { try proxy.run() } catch { fail("nginx did not start: \(error)") }
+nginx = proxy
 usleep(300_000)
 
 // MARK: - Measure
@@ -142,10 +160,14 @@ do {
     for round in 0..<(bench.runs + 50) {
         for (i, target) in targets.enumerated() {
             let h = try milliseconds {
-                let status = try clients[i].get(prefix + "api/status", host: target.host, headers: [target.auth])
-                if status != 200 { throw RawClientError("\(target.name): GET answered \(status)") }
+                do {
+                    let status = try clients[i].get(prefix + "api/status", host: target.host, headers: [target.auth])
+                    if status != 200 { throw RawClientError("GET answered \(status)") }
+                } catch { throw RawClientError("\(target.name), round \(round), GET: \(error)") }
             }
-            let w = try milliseconds { try sockets[i].ping() }
+            let w = try milliseconds {
+                do { try sockets[i].ping() } catch { throw RawClientError("\(target.name), round \(round), ping: \(error)") }
+            }
             if round >= 50 {
                 http[target.name, default: []].append(h)
                 ws[target.name, default: []].append(w)
@@ -153,7 +175,7 @@ do {
         }
     }
 } catch {
-    bench.fail("\(error)")
+    fail("\(error)")
 }
 
 for (title, samples) in [("HTTP GET api/status, keep-alive", http), ("WebSocket ping/pong round trip", ws)] {
@@ -169,8 +191,4 @@ for (title, samples) in [("HTTP GET api/status, keep-alive", http), ("WebSocket 
                  warren / nginxP50 <= 1.3 ? "met" : "NOT met"))
 }
 
-_ = cli(["rm", "-f", id])
-nginx.terminate()
-nginx.waitUntilExit()
-daemon.terminate()
-daemon.waitUntilExit()
+stopAll()
