@@ -143,6 +143,7 @@ let package = Package(
             "WarrenDaemon", "WarrenCore", "WarrenStore", "RuntimeDriver",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
         .testTarget(name: "ImageStoreTests", dependencies: [
             "ImageStore", "WarrenCore", "LinuxSupport", "CLinux", "WarrenTestSupport",

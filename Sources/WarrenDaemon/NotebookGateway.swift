@@ -17,7 +17,10 @@ public struct NotebookGateway: Sendable {
     let access: NotebookAccess
     /// The daemon's bearer token, when its TCP listener has one.
     let bearerToken: [UInt8]?
+    /// For the daemon's sign-in to Jupyter when a link is used.
     let client: HTTPClient
+    /// Connections for proxied requests, per event loop.
+    let upstreams = NotebookUpstreams()
     let logger: Logger
 
     public init(access: NotebookAccess, bearerToken: String?, logger: Logger) {
@@ -31,6 +34,7 @@ public struct NotebookGateway: Sendable {
     }
 
     public func shutdown() async {
+        upstreams.close()
         try? await client.shutdown()
     }
 
@@ -39,44 +43,20 @@ public struct NotebookGateway: Sendable {
 
     // MARK: - HTTP
 
-    /// Answers one HTTP request under `/notebooks/<id>/`.
+    /// Answers the requests under `/notebooks/<id>/` that the router gets: a one-time
+    /// link, and a WebSocket upgrade on a reused connection. `NotebookForwardHandler`
+    /// proxies every other one before it reaches the router.
     func respond(_ request: Request, sandbox: String) async throws -> Response {
         if request.headers[.upgrade]?.lowercased() == "websocket" {
-            // A WebSocket asked for on a reused connection: upgrades are taken on a
-            // connection's first request only, so send the client round to a fresh one.
+            // Upgrades are taken on a connection's first request only, so send the
+            // client round to a fresh one.
             return Response(status: .temporaryRedirect, headers: [.location: request.uri.string, .connection: "close"])
         }
         if let ticket = request.uri.queryParameters[Substring(Self.ticketParameter)] {
             return try await redeem(String(ticket), request: request, sandbox: sandbox)
         }
-        // HTTPTypes keeps Host as the request's authority, not among the fields.
-        let pairs = [("host", request.head.authority ?? "localhost")] + request.headers.map { ($0.name.canonicalName, $0.value) }
-        let credential = try await authorize(sandbox: sandbox, headers: pairs)
-        var outgoing = HTTPClientRequest(url: Self.upstreamURL(socket: access.socketPath(sandbox), target: request.uri.string))
-        outgoing.method = HTTPMethod(rawValue: request.method.rawValue)
-        for (name, value) in forwardedHeaders(pairs, credential: credential, sandbox: sandbox) {
-            outgoing.headers.add(name: name, value: value)
-        }
-        if let length = request.headers[.contentLength].flatMap(Int.init) {
-            outgoing.body = .stream(request.body, length: .known(Int64(length)))
-        } else if request.method != .get, request.method != .head {
-            outgoing.body = .stream(request.body, length: .unknown)
-        }
-        let answer: HTTPClientResponse
-        do {
-            answer = try await client.execute(outgoing, timeout: .hours(24))
-        } catch {
-            throw WarrenError(.badGateway, "the sandbox's notebook server did not answer: \(error)")
-        }
-        var headers = HTTPFields()
-        for (name, value) in Self.returnedHeaders(answer.headers.map { ($0.name, $0.value) }) {
-            if let field = HTTPField.Name(name) { headers.append(HTTPField(name: field, value: value)) }
-        }
-        let body = answer.body
-        return Response(status: .init(code: Int(answer.status.code)), headers: headers, body: ResponseBody { writer in
-            for try await chunk in body { try await writer.write(chunk) }
-            try await writer.finish(nil)
-        })
+        // Only a link whose parameter name is written percent-encoded gets here.
+        throw WarrenError(.invalidArgument, "a notebook link's \(Self.ticketParameter) parameter must be written plainly")
     }
 
     /// Spends a one-time link: sets the sandbox's session cookie, signs the browser in to

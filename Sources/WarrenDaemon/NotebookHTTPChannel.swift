@@ -9,9 +9,10 @@ import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
 import WarrenCore
 
-/// The TCP listener's connections: HTTP/1.1 served by the router, except that a
-/// connection opening with a WebSocket upgrade under `/notebooks/` becomes a byte splice
-/// to that sandbox's Jupyter (see `NotebookGateway.handshake`).
+/// The TCP listener's connections: HTTP/1.1 served by the router, except that requests
+/// under `/notebooks/` are proxied on the connection's event loop (`NotebookForwardHandler`)
+/// and a connection opening with a WebSocket upgrade there becomes a byte splice to that
+/// sandbox's Jupyter (see `NotebookGateway.handshake`).
 struct NotebookHTTPChannel: ServerChildChannel, HTTPChannelHandler {
     enum Outcome: Sendable {
         case http(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
@@ -47,6 +48,8 @@ struct NotebookHTTPChannel: ServerChildChannel, HTTPChannelHandler {
                 upgraders: [upgrader],
                 notUpgradingCompletionHandler: { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(
+                            NotebookForwardHandler(gateway: gateway, upstreams: gateway.upstreams))
                         try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
                         try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(idleTimeout: nil, logger: logger))
                         let http = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
@@ -58,7 +61,9 @@ struct NotebookHTTPChannel: ServerChildChannel, HTTPChannelHandler {
                     }
                 })
             var pipeline = NIOUpgradableHTTPServerPipelineConfiguration(upgradeConfiguration: configuration)
-            pipeline.enablePipelining = false
+            // One request at a time per connection: the notebook handler and the router
+            // each answer some, and their answers must not interleave.
+            pipeline.enablePipelining = true
             pipeline.enableErrorHandling = false
             pipeline.enableResponseHeaderValidation = false
             let outcome = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: pipeline)

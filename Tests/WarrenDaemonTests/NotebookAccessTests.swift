@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOHTTP1
 import Testing
 import WarrenCore
 @testable import WarrenDaemon
@@ -110,5 +111,20 @@ struct NotebookAccessTests {
         #expect(NotebookGateway.sandbox(inPath: "/notebooks/") == nil)
         #expect(NotebookGateway.sandbox(inPath: "/v1/version") == nil)
         #expect(NotebookGateway.cookieValues("a=1; warren-notebook=x; warren-notebook=y", named: "warren-notebook") == ["x", "y"])
+    }
+
+    @Test func forwardHandlerTakesNotebookRequestsButNotLinksOrUpgrades() {
+        func head(_ uri: String, _ headers: [(String, String)] = []) -> HTTPRequestHead {
+            HTTPRequestHead(version: .http1_1, method: .GET, uri: uri, headers: HTTPHeaders(headers))
+        }
+        #expect(NotebookForwardHandler.takes(head("/notebooks/\(Self.a)/api/status")))
+        #expect(NotebookForwardHandler.takes(head("/notebooks/\(Self.a)/tree?path=x&my-warren-ticket=1")))
+        // One-time links and upgrades on a reused connection are the router's.
+        #expect(!NotebookForwardHandler.takes(head("/notebooks/\(Self.a)/?warren-ticket=wrn_nbt_x")))
+        #expect(!NotebookForwardHandler.takes(head("/notebooks/\(Self.a)/lab?x=1&warren-ticket=wrn_nbt_x")))
+        #expect(!NotebookForwardHandler.takes(head("/notebooks/\(Self.a)/api/events/subscribe", [("Upgrade", "WebSocket")])))
+        // Not a notebook's path at all.
+        #expect(!NotebookForwardHandler.takes(head("/notebooks/")))
+        #expect(!NotebookForwardHandler.takes(head("/v1/sandboxes")))
     }
 }
