@@ -141,6 +141,8 @@ final class NotebookExchange {
             pending.append(.end(nil))
         case .sending(let channel), .relaying(let channel, _):
             requestEnded = true
+            // A resend must end the request too.
+            if mayResend { pending.append(.end(nil)) }
             channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
         case .done:
             requestEnded = true
@@ -168,10 +170,8 @@ final class NotebookExchange {
         case (.head(let answer), .sending(let channel)):
             pending = []
             phase = .relaying(channel, reusable: answer.isKeepAlive)
-            var headers = HTTPHeaders(NotebookGateway.returnedHeaders(answer.headers.map { ($0.name, $0.value) }))
-            if head.method == .HEAD || answer.status == .notModified || answer.status == .noContent {
-                headers.remove(name: "transfer-encoding")
-            }
+            // Framing headers are hop-by-hop: the browser connection frames the answer itself.
+            let headers = HTTPHeaders(NotebookGateway.returnedHeaders(answer.headers.map { ($0.name, $0.value) }))
             downstream?.respond(head: HTTPResponseHead(version: head.version, status: answer.status, headers: headers))
         case (.body(let buffer), .relaying(let channel, _)):
             if downstream?.respond(body: buffer) == false, !holdingUpstream {
@@ -239,13 +239,11 @@ final class NotebookExchange {
     // MARK: - Endings
 
     private func refuse(_ error: WarrenError) {
-        guard case .done = phase else {
-            phase = .done
-            pending = []
-            releaseBrowser()
-            downstream?.respond(refusal: NotebookRefusal(error), exchange: self)
-            return
-        }
+        if case .done = phase { return }
+        phase = .done
+        pending = []
+        releaseBrowser()
+        downstream?.respond(refusal: NotebookRefusal(error), exchange: self)
     }
 
     private func detach(_ channel: any Channel) {
