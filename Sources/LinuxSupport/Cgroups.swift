@@ -173,6 +173,23 @@ public struct SandboxCgroup: Sendable {
         }
     }
 
+    /// Removes the directory `parent` (e.g. `warren-<hash>`) from every hierarchy where it
+    /// is empty; one that still holds sandboxes stays. Returns the directories removed.
+    @discardableResult
+    public static func removeParentIfEmpty(layout: CgroupLayout, parent: String) -> [String] {
+        let roots: [String]
+        switch layout {
+        case .v2(let root): roots = [root]
+        case .v1(let c): roots = Array(c.values)
+        }
+        var removed: [String] = []
+        for r in roots where !parent.isEmpty {
+            let dir = r + "/" + parent
+            if rmdir(dir) == 0 { removed.append(dir) }
+        }
+        return removed
+    }
+
     /// Names of sandbox cgroups under `parent` (e.g. `warren`) in any hierarchy.
     public static func children(layout: CgroupLayout, parent: String) -> [String] {
         let roots: [String]

@@ -106,37 +106,6 @@ public func makeDirectories(_ path: String, mode: mode_t = 0o755) throws {
     }
 }
 
-/// Removes a directory tree without following symlinks out of it and without
-/// crossing into other mounts (a mount point left inside makes it fail).
-public func removeTree(_ path: String) throws {
-    var st = stat()
-    if lstat(path, &st) != 0 {
-        if Glibc.errno == ENOENT { return }
-        throw SyscallError("lstat", errno: Glibc.errno, path)
-    }
-    if (st.st_mode & S_IFMT) == S_IFDIR {
-        var opened = opendir(path)
-        if opened == nil && Glibc.errno == EACCES && st.st_uid == geteuid() {
-            // Overlay leaves its work directory mode 000; its owner may open it up.
-            chmod(path, 0o700)
-            opened = opendir(path)
-        }
-        guard let dir = opened else { throw SyscallError("opendir", errno: Glibc.errno, path) }
-        var names: [String] = []
-        while let ent = readdir(dir) {
-            let name = withUnsafePointer(to: ent.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        closedir(dir)
-        for n in names { try removeTree(path + "/" + n) }
-        try syscallRetrying("rmdir", path) { rmdir(path) }
-    } else {
-        try syscallRetrying("unlink", path) { unlink(path) }
-    }
-}
-
 /// Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat),
 /// which with the pid identifies a process across pid reuse.
 public func processStartTime(_ pid: Int32) -> UInt64? {

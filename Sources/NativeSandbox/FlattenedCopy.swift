@@ -11,10 +11,15 @@ import WarrenCore
 /// Layers are applied bottom to top: overlay whiteouts (0/0 character devices) delete,
 /// opaque directories (`trusted.overlay.opaque=y`) hide what is below. Owners are
 /// shifted into the sandbox's id range, hard links stay links, symlinks are copied as
-/// they are and never followed, device nodes are left out.
+/// they are and never followed, device nodes are left out. Names are copied as bytes,
+/// whatever their encoding. Like `cp -x`, the copy stays on each layer's file system
+/// (a mount point inside a layer is copied as an empty directory), and it never
+/// descends into its own target.
 struct FlattenedCopy {
     let idMap: IDMap
-    private var links: [HardLinkKey: String] = [:]
+    private var links: [HardLinkKey: [UInt8]] = [:]
+    /// The copy's own directory, skipped if a layer contains it.
+    private var targetIdentity: HardLinkKey?
 
     init(idMap: IDMap) { self.idMap = idMap }
 
@@ -23,15 +28,18 @@ struct FlattenedCopy {
     /// Copies `layers` (top first, as overlay lists them) into `target`.
     mutating func build(layers: [String], into target: String) throws {
         try makeDirectories(target, mode: 0o755)
+        var tst = stat()
+        if stat(target, &tst) == 0 { targetIdentity = HardLinkKey(dev: UInt64(tst.st_dev), ino: UInt64(tst.st_ino)) }
         for layer in layers.reversed() {
             links.removeAll()
             let src = try syscallRetrying("open", layer) { open(layer, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
             defer { close(src) }
             let dst = try syscallRetrying("open", target) { open(target, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
             defer { close(dst) }
-            try copyDirectory(src, dst, path: layer, target: target)
             var st = stat()
-            if fstat(src, &st) == 0 { applyMetadata(dst, st) }
+            try syscallRetrying("fstat", layer) { fstat(src, &st) }
+            try copyDirectory(src, dst, device: UInt64(st.st_dev), path: layer, target: Array(target.utf8))
+            applyMetadata(dst, st)
         }
     }
 
@@ -46,48 +54,48 @@ struct FlattenedCopy {
         _ = futimens(fd, &times)
     }
 
-    /// `path` names the source (for errors), `target` the destination directory.
-    private mutating func copyDirectory(_ src: Int32, _ dst: Int32, path: String, target: String) throws {
-        guard let dir = fdopendir(dup(src)) else { throw SyscallError("fdopendir", errno: errno, path) }
-        defer { closedir(dir) }
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            if name == "." || name == ".." { continue }
-            try copyEntry(name, from: src, to: dst, path: path + "/" + name, target: target + "/" + name)
+    /// `path` names the source (for errors), `target` the destination directory's path.
+    private mutating func copyDirectory(_ src: Int32, _ dst: Int32, device: UInt64, path: String, target: [UInt8]) throws {
+        for name in try directoryEntries(src, context: path) {
+            let bytes = name.dropLast().map { UInt8(bitPattern: $0) }
+            try copyEntry(name, from: src, to: dst, device: device, path: path + "/" + printableName(name),
+                          target: target + [UInt8(ascii: "/")] + bytes)
         }
     }
 
-    private mutating func copyEntry(_ name: String, from src: Int32, to dst: Int32, path: String, target: String) throws {
+    private mutating func copyEntry(_ name: RawName, from src: Int32, to dst: Int32, device: UInt64, path: String, target: [UInt8]) throws {
         var st = stat()
         try syscallRetrying("fstatat", path) { fstatat(src, name, &st, AT_SYMLINK_NOFOLLOW) }
         let type = st.st_mode & S_IFMT
         if type == S_IFCHR && st.st_rdev == 0 {
-            try removeEntry(name, in: dst)  // whiteout
+            try removeEntry(in: dst, name, context: path)  // whiteout
             return
         }
         var existing = stat()
         let exists = fstatat(dst, name, &existing, AT_SYMLINK_NOFOLLOW) == 0
         if exists && !(type == S_IFDIR && (existing.st_mode & S_IFMT) == S_IFDIR) {
-            try removeEntry(name, in: dst)
+            try removeEntry(in: dst, name, context: path)
         }
         switch type {
         case S_IFDIR:
+            let key = HardLinkKey(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino))
+            if key == targetIdentity { return }  // the copy itself, inside the layer
             if !exists || (existing.st_mode & S_IFMT) != S_IFDIR {
                 try syscallRetrying("mkdirat", path) { mkdirat(dst, name, 0o700) }
             }
-            let s = try syscallRetrying("openat", path) { openat(src, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
-            defer { close(s) }
             let d = try syscallRetrying("openat", path) { openat(dst, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
             defer { close(d) }
-            if Self.isOpaque(s) { try clearDirectory(d, path: path) }
-            try copyDirectory(s, d, path: path, target: target)
+            if UInt64(st.st_dev) == device {
+                let s = try syscallRetrying("openat", path) { openat(src, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+                defer { close(s) }
+                if Self.isOpaque(s) { try clearDirectory(d, path: path) }
+                try copyDirectory(s, d, device: device, path: path, target: target)
+            }
             applyMetadata(d, st)
         case S_IFREG:
             let key = HardLinkKey(dev: UInt64(st.st_dev), ino: UInt64(st.st_ino))
             if st.st_nlink > 1, let first = links[key] {
-                try syscallRetrying("linkat", path) { linkat(AT_FDCWD, first, dst, name, 0) }
+                try syscallRetrying("linkat", path) { linkat(AT_FDCWD, cString(first), dst, name, 0) }
                 return
             }
             try copyFile(name, from: src, to: dst, st, path: path)
@@ -106,7 +114,9 @@ struct FlattenedCopy {
         }
     }
 
-    private func copyFile(_ name: String, from src: Int32, to dst: Int32, _ st: stat, path: String) throws {
+    private func cString(_ bytes: [UInt8]) -> [CChar] { bytes.map { CChar(bitPattern: $0) } + [0] }
+
+    private func copyFile(_ name: RawName, from src: Int32, to dst: Int32, _ st: stat, path: String) throws {
         let s = try syscallRetrying("openat", path) { openat(src, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) }
         defer { close(s) }
         let d = try syscallRetrying("openat", path) { openat(dst, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600) }
@@ -117,35 +127,14 @@ struct FlattenedCopy {
             if n < 0 && errno == EINTR { continue }
             if n < 0 { throw SyscallError("read", errno: errno, path) }
             if n == 0 { break }
-            try writeAll(d, Array(buffer[0..<n]))
+            try buffer.withUnsafeBytes { try writeAll(d, UnsafeRawBufferPointer(rebasing: $0[0..<n]), context: path) }
         }
         applyMetadata(d, st)
     }
 
-    private func removeEntry(_ name: String, in dir: Int32) throws {
-        var st = stat()
-        guard fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { return }
-        if (st.st_mode & S_IFMT) == S_IFDIR {
-            let d = try syscallRetrying("openat", name) { openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
-            try clearDirectory(d, path: name)
-            close(d)
-            try syscallRetrying("unlinkat", name) { unlinkat(dir, name, AT_REMOVEDIR) }
-        } else {
-            try syscallRetrying("unlinkat", name) { unlinkat(dir, name, 0) }
-        }
-    }
-
+    /// Removes everything in an open directory (an opaque one's lower contents).
     private func clearDirectory(_ dirFD: Int32, path: String) throws {
-        guard let dir = fdopendir(dup(dirFD)) else { throw SyscallError("fdopendir", errno: errno, path) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        closedir(dir)
-        for name in names { try removeEntry(name, in: dirFD) }
+        for name in try directoryEntries(dirFD, context: path) { try removeEntry(in: dirFD, name, context: path) }
     }
 
     static func isOpaque(_ fd: Int32) -> Bool {

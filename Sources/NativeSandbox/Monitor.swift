@@ -70,7 +70,7 @@ public struct Monitor {
     struct Started {
         var initPID: Int32
         var outputFDs: [(fd: Int32, stream: LogStream)]
-        var logFD: Int32
+        var log: LogWriter
         var input: MonitorInput?
         var handoff: NamespaceHandoff?
     }
@@ -80,9 +80,7 @@ public struct Monitor {
     private func start(cgroup: SandboxCgroup?) throws -> Started {
         try makeDirectories(bundle.logsDir, mode: 0o700)
         try makeDirectories(bundle.runDir, mode: 0o755)
-        let logFD = try syscallRetrying("open", bundle.logFile) {
-            open(bundle.logFile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
-        }
+        let log = try LogWriter(bundle: bundle, maxBytes: config.limits.logBytes ?? ResourceLimits.defaultLogBytes)
         if let cgroup { try cgroup.create(limits: config.limits) }
 
         try syscallRetrying("warren_unshare(CLONE_NEWNS)") { warren_unshare(CLONE_NEWNS) }
@@ -106,7 +104,7 @@ public struct Monitor {
         // namespace comes with the others, so the handoff can hold it from the start.
         let pid = warren_clone_fork(Self.namespaceFlags | (config.isRootless ? UInt64(CLONE_NEWCGROUP) : 0))
         if pid == 0 {
-            close(goPipe[1]); close(statusPipe[0]); close(logFD)
+            close(goPipe[1]); close(statusPipe[0]); log.close()
             for (fd, _) in stdio.parentEnds { close(fd) }
             if let w = stdio.stdinWriter { close(w) }
             if let c = stdio.console { close(c.parent) }
@@ -170,7 +168,7 @@ public struct Monitor {
         }
         let state = HelperState(helperPID: getpid(), helperStartTime: processStartTime(getpid()) ?? 0, initPID: pid)
         try writeFileAtomically(bundle.stateFile, Array(try WarrenJSON.encoder().encode(state)))
-        return Started(initPID: pid, outputFDs: outputs, logFD: logFD, input: input, handoff: handoff)
+        return Started(initPID: pid, outputFDs: outputs, log: log, input: input, handoff: handoff)
     }
 
     /// Relays the guest's loopback listener, which init sent over `socket`, to the daemon's socket.
@@ -229,6 +227,7 @@ public struct Monitor {
         var timedOut = false
         var exitCode: Int32?
         var open = s.outputFDs
+        var log = s.log
         var buffer = [UInt8](repeating: 0, count: 65536)
 
         while exitCode == nil || !open.isEmpty {
@@ -268,8 +267,7 @@ public struct Monitor {
                 }
                 let r = read(p.fd, &buffer, buffer.count)
                 if r > 0 {
-                    let record = LogRecord.encode(stream: polled[i].stream, payload: buffer[0..<r], timeNanos: wallNanos())
-                    try? writeAll(s.logFD, record)
+                    log.append(LogRecord.encode(stream: polled[i].stream, payload: buffer[0..<r], timeNanos: wallNanos()))
                 } else if r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN) {
                     // A terminal's master is also the input's target: stop both together.
                     if config.tty { s.input?.close() }
@@ -279,7 +277,7 @@ public struct Monitor {
             }
         }
         for o in open { close(o.fd) }
-        close(s.logFD)
+        log.close()
         let code = exitCode ?? 137
         return HelperExit(exitCode: code, reason: timedOut ? "timeout" : (code == 137 ? "killed" : "exited"), finishedAt: Date())
     }

@@ -70,23 +70,30 @@ struct RootfsBuilder {
     }
 
     /// Bind-mounts a host path into the rootfs: target resolved inside the root,
-    /// never following a symlink out of it; nosuid, nodev, id-mapped.
+    /// never following a symlink out of it; nosuid, nodev; id-mapped only as far as
+    /// `BindOwnership` allows (never host root to sandbox root).
     private func bind(_ m: MountSpec, rootFD: Int32) throws {
-        var st = stat()
-        guard stat(m.source, &st) == 0 else {
-            throw SandboxSetupError("mount source \(m.source) does not exist")
+        // The daemon gives a resolved path; a symlink put there since is not followed.
+        let tree = try syscallRetrying("open_tree", m.source) {
+            warren_open_tree(AT_FDCWD, m.source, WARREN_OPEN_TREE_CLONE | WARREN_AT_RECURSIVE | UInt32(AT_SYMLINK_NOFOLLOW))
         }
+        defer { close(tree) }
+        var st = stat()
+        try syscallRetrying("fstat", m.source) { fstat(tree, &st) }
         let isDir = (st.st_mode & S_IFMT) == S_IFDIR
         let target = try InRoot.open(rootFD, m.destination, create: isDir ? .directory : .file, owner: idMap.hostID)
         defer { close(target) }
         var attrs = WARREN_MOUNT_ATTR_NOSUID | WARREN_MOUNT_ATTR_NODEV
         if m.readOnly { attrs |= WARREN_MOUNT_ATTR_RDONLY }
-        let tree = try syscallRetrying("open_tree", m.source) {
-            warren_open_tree(AT_FDCWD, m.source, WARREN_OPEN_TREE_CLONE | WARREN_AT_RECURSIVE)
+        var userns: Int32 = -1
+        if usernsFD >= 0, let maps = BindOwnership.maps(ownerUID: st.st_uid, ownerGID: st.st_gid, sandbox: idMap,
+                                                         regular: RegularAccounts.load()) {
+            userns = try IDMapping.makeUserNamespaceFD(maps)
         }
-        defer { close(tree) }
-        if usernsFD < 0 || warren_mount_setattr_idmap(tree, usernsFD, attrs, 0, 1) != 0 {
-            // Some filesystems cannot be id-mapped: keep host ownership, still nosuid/nodev.
+        defer { if userns >= 0 { close(userns) } }
+        if userns < 0 || warren_mount_setattr_idmap(tree, userns, attrs, 0, 1) != 0 {
+            // Not id-mapped (or the filesystem cannot be): host ownership stays as it is,
+            // so sandbox root writes as its own unprivileged host id.
             try syscallRetrying("mount_setattr", m.source) { warren_mount_setattr_idmap(tree, -1, attrs, 0, 1) }
         }
         try syscallRetrying("move_mount", m.destination) {

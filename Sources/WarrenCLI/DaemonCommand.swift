@@ -44,6 +44,9 @@ struct DaemonCommand: AsyncParsableCommand {
     @Option(name: .customLong("docker-host"), help: "Docker engine for the docker driver, unix:///path (default: $DOCKER_HOST, else /var/run/docker.sock).")
     var dockerHost: String?
 
+    @Option(name: .customLong("allow-mount-source"), help: "A protected host path (the data root, a socket, /proc, ...) clients may still bind into sandboxes (repeatable).")
+    var allowMountSources: [String] = []
+
     func run() async throws {
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw CLIFailure("unknown log level '\(logLevel)'", code: 64)
@@ -59,7 +62,8 @@ struct DaemonCommand: AsyncParsableCommand {
             listen: try listen.map(DaemonConfiguration.HostPort.init(parsing:)),
             tokenFile: tokenFile, defaultDriver: defaultDriver, helperPath: helper, rootfsMode: mode,
             insecureRegistries: insecure, registryConfigPath: registryConfig ?? file.registryConfig,
-            dockerHost: dockerHost ?? file.dockerHost, llmSettings: file.llm ?? [:])
+            dockerHost: dockerHost ?? file.dockerHost, llmSettings: file.llm ?? [:],
+            allowedMountSources: (file.allowMountSources ?? []) + allowMountSources)
 
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)

@@ -33,14 +33,12 @@ struct ExecCommand: AsyncParsableCommand {
         var exitCode: Int32?
         do {
             guard !command.isEmpty else { throw WarrenError(.invalidArgument, "no command given: put it after --") }
-            for entry in env where !entry.contains("=") {
-                throw WarrenError(.invalidArgument, "environment entry '\(entry)' must be KEY=VALUE")
-            }
             if interactive && tty && !Terminal.isTerminal(STDIN_FILENO) {
                 throw WarrenError(.invalidArgument, "the input device is not a TTY: drop -t, or run from a terminal")
             }
             let request = ExecRequest(command: command, env: env, workdir: workdir, user: user, tty: tty,
                                       stdin: interactive, consoleSize: tty ? Terminal.size() : nil)
+            try request.validate()
             let connection = try await client.client().execInteractive(sandbox, request)
             exitCode = try await InteractiveRelay.run(connection, stdin: interactive, tty: tty)
         } catch {

@@ -38,6 +38,10 @@ struct RunCommand: AsyncParsableCommand {
     var fsize: String?
     @Option(help: "Kill the sandbox after this many seconds.")
     var timeout: Double?
+    @Option(name: .customLong("log-max"), help: "Output the sandbox's log keeps (its last), e.g. 16m (default 64m).")
+    var logMax: String?
+    @Option(help: "Most the sandbox's writable layer may hold, e.g. 1g (enforced by the kernel).")
+    var disk: String?
     @Option(help: "Network policy: none (loopback only), or internal (Docker driver: a network of its own with no route out).")
     var network: String = "none"
     @Flag(name: .customLong("read-only"), help: "Mount the root filesystem read-only.")
@@ -135,24 +139,19 @@ struct RunCommand: AsyncParsableCommand {
         guard let networkMode = NetworkMode(rawValue: network) else {
             throw WarrenError(.invalidArgument, "unknown network policy '\(network)' (supported: none, internal)")
         }
-        for entry in env where !entry.contains("=") {
-            throw WarrenError(.invalidArgument, "environment entry '\(entry)' must be KEY=VALUE")
-        }
-        var labelMap: [String: String] = [:]
-        for label in labels {
-            let parts = label.split(separator: "=", maxSplits: 1).map(String.init)
-            labelMap[parts[0]] = parts.count > 1 ? parts[1] : ""
-        }
+        let labelMap = try Labels.parse(labels)
         let limits = ResourceLimits(
             memoryBytes: try memory.map(ByteSize.parse), cpus: cpus, pids: pidsLimit, openFiles: nofile,
-            fileSizeBytes: try fsize.map(ByteSize.parse), timeoutSeconds: timeout)
-        try limits.validate()
-        return try SandboxSpec(
+            fileSizeBytes: try fsize.map(ByteSize.parse), timeoutSeconds: timeout,
+            logBytes: try logMax.map(ByteSize.parse), diskBytes: try disk.map(ByteSize.parse))
+        let spec = try SandboxSpec(
             name: name, rootfs: rootPath, image: image, command: command, env: env, workdir: workdir, user: user,
             driver: driver, mounts: try mounts.map(MountSpec.parse), limits: limits, network: networkMode,
             readOnlyRootfs: readOnly, capAdd: capAdd, tty: tty, stdin: interactive, hostname: hostname,
             labels: labelMap, autoRemove: autoRemove && detach, consoleSize: tty ? Terminal.size() : nil,
             llm: llmAccess(), notebook: notebook)
+        try spec.validate()
+        return spec
     }
 
     /// `--llm` and its limits; the limits without `--llm` are a mistake.

@@ -64,6 +64,7 @@ struct StopCommand: AsyncParsableCommand {
     var sandboxes: [String]
 
     func run() async throws {
+        _ = try StopRequest(graceSeconds: time).grace()
         let warren = try client.client()
         try await eachReference(sandboxes) { try await warren.stop($0, graceSeconds: time) }
     }

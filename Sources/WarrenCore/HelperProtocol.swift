@@ -122,6 +122,8 @@ public struct SandboxBundle: Sendable, Equatable {
     /// Where a rootless monitor hands the sandbox's namespaces to exec helpers.
     public var joinSocket: String { path + "/join.sock" }
     public var logFile: String { path + "/logs/output.log" }
+    /// The log's previous part, once it has been rotated (see `LogRecord`).
+    public var rotatedLogFile: String { path + "/logs/output.log.1" }
     public var logsDir: String { path + "/logs" }
     /// Sockets shared with the guest.
     public var runDir: String { path + "/run" }

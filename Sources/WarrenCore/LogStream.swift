@@ -14,8 +14,15 @@ public enum LogStream: UInt8, Sendable, Codable {
 /// (UInt32 big-endian), wall time in nanoseconds since 1970 (UInt64 big-endian) —
 /// followed by the payload. Appending never rewrites earlier records, so a reader
 /// can follow the file while the helper writes.
+///
+/// A sandbox's log is capped: once the file would pass half the cap, it is renamed to
+/// `output.log.1` (replacing the one before) and a new file is begun, as Docker's
+/// `max-size`/`max-file=2` do. A reader follows the renamed file to its end, then the new one.
 public enum LogRecord {
     public static let headerSize = 16
+
+    /// The marker a reader gets where output was rotated away before it could be read.
+    public static let rotatedAwayMarker = Array("[warren: earlier output was rotated away: the sandbox's log keeps only its last --log-max bytes]\n".utf8)
 
     public static func encode(stream: LogStream, payload: some Collection<UInt8>, timeNanos: UInt64) -> [UInt8] {
         var out = [UInt8]()

@@ -8,16 +8,26 @@ public struct ResourceLimits: Codable, Sendable, Equatable {
     public var fileSizeBytes: Int64?
     /// Wall-clock limit; the sandbox is killed when it passes.
     public var timeoutSeconds: Double?
+    /// Most bytes of output the sandbox's log keeps (its last ones; see `LogRecord`).
+    public var logBytes: Int64?
+    /// Most bytes the sandbox's writable layer may hold, enforced by the kernel.
+    public var diskBytes: Int64?
 
     public init(memoryBytes: Int64? = nil, cpus: Double? = nil, pids: Int? = nil, openFiles: Int? = nil,
-                fileSizeBytes: Int64? = nil, timeoutSeconds: Double? = nil) {
+                fileSizeBytes: Int64? = nil, timeoutSeconds: Double? = nil, logBytes: Int64? = nil, diskBytes: Int64? = nil) {
         self.memoryBytes = memoryBytes; self.cpus = cpus; self.pids = pids
         self.openFiles = openFiles; self.fileSizeBytes = fileSizeBytes; self.timeoutSeconds = timeoutSeconds
+        self.logBytes = logBytes; self.diskBytes = diskBytes
     }
+
+    /// The log cap when neither the spec nor the daemon names one: 64 MiB, as Docker's
+    /// json-file with max-size 32m and max-file 2.
+    public static let defaultLogBytes: Int64 = 64 << 20
 
     /// Defaults applied when the spec leaves a limit unset: safe for an untrusted agent.
     public static let defaults = ResourceLimits(
-        memoryBytes: 2 << 30, cpus: nil, pids: 1024, openFiles: 4096, fileSizeBytes: nil, timeoutSeconds: nil)
+        memoryBytes: 2 << 30, cpus: nil, pids: 1024, openFiles: 4096, fileSizeBytes: nil, timeoutSeconds: nil,
+        logBytes: defaultLogBytes)
 
     /// Fills unset fields from `defaults`.
     public func withDefaults(_ defaults: ResourceLimits = .defaults) -> ResourceLimits {
@@ -25,20 +35,32 @@ public struct ResourceLimits: Codable, Sendable, Equatable {
             memoryBytes: memoryBytes ?? defaults.memoryBytes, cpus: cpus ?? defaults.cpus,
             pids: pids ?? defaults.pids, openFiles: openFiles ?? defaults.openFiles,
             fileSizeBytes: fileSizeBytes ?? defaults.fileSizeBytes,
-            timeoutSeconds: timeoutSeconds ?? defaults.timeoutSeconds)
+            timeoutSeconds: timeoutSeconds ?? defaults.timeoutSeconds,
+            logBytes: logBytes ?? defaults.logBytes, diskBytes: diskBytes ?? defaults.diskBytes)
+    }
+
+    /// The ranges each limit must fall in (the same for the API and the CLI).
+    public enum Range {
+        public static let memoryBytes: ClosedRange<Int64> = (4 << 20)...(1 << 50)
+        public static let cpus: ClosedRange<Double> = 0.001...1024
+        public static let pids: ClosedRange<Int> = 1...4_194_304
+        public static let openFiles: ClosedRange<Int> = 16...1_048_576
+        public static let fileSizeBytes: ClosedRange<Int64> = 1...(1 << 50)
+        /// Up to a year.
+        public static let timeoutSeconds: ClosedRange<Double> = 0.001...31_536_000
+        public static let logBytes: ClosedRange<Int64> = (1 << 20)...(1 << 40)
+        public static let diskBytes: ClosedRange<Int64> = (16 << 20)...(1 << 50)
     }
 
     public func validate() throws {
-        if let m = memoryBytes, m < 4 << 20 {
-            throw WarrenError(.invalidArgument, "memory limit must be at least 4MiB")
-        }
-        if let c = cpus, !(c > 0 && c <= 1024) {
-            throw WarrenError(.invalidArgument, "cpus must be greater than 0")
-        }
-        if let p = pids, p < 1 { throw WarrenError(.invalidArgument, "pids limit must be at least 1") }
-        if let f = openFiles, f < 16 { throw WarrenError(.invalidArgument, "open files limit must be at least 16") }
-        if let f = fileSizeBytes, f < 1 { throw WarrenError(.invalidArgument, "file size limit must be positive") }
-        if let t = timeoutSeconds, !(t > 0) { throw WarrenError(.invalidArgument, "timeout must be positive") }
+        if let m = memoryBytes { try InputRules.number(m, "memory limit (bytes)", in: Range.memoryBytes) }
+        if let c = cpus { try InputRules.number(c, "cpus", in: Range.cpus) }
+        if let p = pids { try InputRules.number(p, "pids limit", in: Range.pids) }
+        if let f = openFiles { try InputRules.number(f, "open files limit", in: Range.openFiles) }
+        if let f = fileSizeBytes { try InputRules.number(f, "file size limit (bytes)", in: Range.fileSizeBytes) }
+        if let t = timeoutSeconds { try InputRules.number(t, "timeout (seconds)", in: Range.timeoutSeconds) }
+        if let l = logBytes { try InputRules.number(l, "log limit (bytes)", in: Range.logBytes) }
+        if let d = diskBytes { try InputRules.number(d, "disk limit (bytes)", in: Range.diskBytes) }
     }
 }
 
@@ -61,10 +83,15 @@ public enum ByteSize {
             default: throw WarrenError(.invalidArgument, "size '\(text)' has an unknown unit")
             }
         }
-        guard let n = Double(digits), n >= 0 else {
+        guard let n = Double(digits), n.isFinite, n >= 0 else {
             throw WarrenError(.invalidArgument, "size '\(text)' is not a number")
         }
-        return Int64(n * Double(mult))
+        let bytes = (n * Double(mult)).rounded(.down)
+        // 2^63 is the first Double an Int64 cannot hold.
+        guard bytes < 9_223_372_036_854_775_808.0 else {
+            throw WarrenError(.invalidArgument, "size '\(text)' is too large")
+        }
+        return Int64(bytes)
     }
 }
 

@@ -110,9 +110,13 @@ public struct MountSpec: Codable, Sendable, Equatable {
     public var source: String
     public var destination: String
     public var readOnly: Bool
+    /// Set by the daemon on a mount it adds itself (a directory of its own data root that
+    /// only it and the sandbox reach, such as the notebook socket's); a client's is dropped.
+    public var managed: Bool?
 
-    public init(source: String, destination: String, readOnly: Bool = false) {
+    public init(source: String, destination: String, readOnly: Bool = false, managed: Bool = false) {
         self.source = source; self.destination = destination; self.readOnly = readOnly
+        self.managed = managed ? true : nil
     }
 
     /// Parses the CLI form `SRC:DST[:ro|rw]`.

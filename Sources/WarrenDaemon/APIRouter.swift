@@ -96,15 +96,8 @@ public enum APIRouter {
         }
         router.post("/v1/sandboxes/{id}/stop") { request, context in
             let body = try await request.decodeJSON(StopRequest.self, context: context, optional: true)
-            var grace: Duration?
-            if let seconds = body?.graceSeconds {
-                guard seconds >= 0, seconds.isFinite else {
-                    throw WarrenError(.invalidArgument, "graceSeconds must be zero or more")
-                }
-                grace = .milliseconds(Int64(seconds * 1000))
-            }
+            let stopGrace = try body?.grace()
             let reference = try context.parameters.require("id")
-            let stopGrace = grace
             return try HTTPBody.json(try await uncancellable { try await manager.stop(reference, grace: stopGrace) })
         }
         router.delete("/v1/sandboxes/{id}") { request, context in

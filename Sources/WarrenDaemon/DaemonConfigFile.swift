@@ -16,6 +16,8 @@ public struct DaemonConfigFile: Decodable, Sendable, Equatable {
     public var dockerHost: String?
     /// Provider keys and upstreams: `{"OPENAI_API_KEY": "...", "WARREN_OPENAI_BASE_URL": "..."}`.
     public var llm: [String: String]?
+    /// Host paths clients may bind although they are protected (`MountPolicy`).
+    public var allowMountSources: [String]?
 
     enum CodingKeys: String, CodingKey {
         case insecureRegistries = "insecure-registries"
@@ -24,6 +26,7 @@ public struct DaemonConfigFile: Decodable, Sendable, Equatable {
         case socket
         case dockerHost = "docker-host"
         case llm
+        case allowMountSources = "allow-mount-sources"
     }
 
     public init(insecureRegistries: [String]? = nil, registryConfig: String? = nil, dataRoot: String? = nil, socket: String? = nil,

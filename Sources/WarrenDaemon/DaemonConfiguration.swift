@@ -1,4 +1,5 @@
 import Foundation
+import DockerDriver
 import ImageStore
 import WarrenCore
 
@@ -28,11 +29,13 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// LLM provider settings from the config file's `llm` object (`OPENAI_API_KEY`,
     /// `WARREN_OPENAI_BASE_URL`, ...); the daemon's environment wins over them.
     public var llmSettings: [String: String]
+    /// Host paths clients may bind into sandboxes although `MountPolicy` protects them.
+    public var allowedMountSources: [String]
 
     public init(socketPath: String? = nil, dataRoot: String? = nil, listen: HostPort? = nil,
                 tokenFile: String? = nil, defaultDriver: String = "native", helperPath: String? = nil,
                 rootfsMode: RootfsMode = .auto, insecureRegistries: [String] = [], registryConfigPath: String? = nil,
-                dockerHost: String? = nil, llmSettings: [String: String] = [:]) {
+                dockerHost: String? = nil, llmSettings: [String: String] = [:], allowedMountSources: [String] = []) {
         self.socketPath = socketPath ?? Self.defaultSocketPath()
         self.dataRoot = dataRoot ?? Self.defaultDataRoot()
         self.listen = listen
@@ -44,6 +47,15 @@ public struct DaemonConfiguration: Sendable, Equatable {
         self.registryConfigPath = registryConfigPath ?? RegistryCredentialStore.defaultDockerConfigPath
         self.dockerHost = dockerHost
         self.llmSettings = llmSettings
+        self.allowedMountSources = allowedMountSources
+    }
+
+    /// What clients may mount: everything but the protected host paths, this daemon's
+    /// data root, socket and Docker engine socket among them.
+    public var mountPolicy: MountPolicy {
+        let docker = (try? dockerHost.map(DockerEndpoint.init(dockerHost:)) ?? DockerEndpoint.fromEnvironment())?.socketPath
+        return MountPolicy(dataRoot: dataRoot, socketPath: socketPath, dockerSocket: docker ?? DockerEndpoint.defaultSocketPath,
+                           allowed: allowedMountSources)
     }
 
     /// A TCP address `host:port` (`[::1]:2375` for IPv6).

@@ -73,7 +73,7 @@ public actor NotebookAccess {
             "WARREN_NOTEBOOK_BASE_URL=\(NotebookPaths.prefix(sandbox))",
             "JUPYTER_TOKEN=\(jupyterToken(sandbox))",
         ]
-        return (env, MountSpec(source: directory, destination: NotebookPaths.guestDirectory))
+        return (env, MountSpec(source: directory, destination: NotebookPaths.guestDirectory, managed: true))
     }
 
     // MARK: - Links and sessions

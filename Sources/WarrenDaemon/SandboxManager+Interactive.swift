@@ -17,16 +17,15 @@ extension SandboxManager {
     /// Runs a further process in a running sandbox; its output ends with an `exit` chunk.
     /// Without `request.stdin` the process's stdin is closed at once.
     public func exec(_ reference: String, request: ExecRequest) async throws -> InteractiveSession {
-        guard let first = request.command.first, !first.isEmpty else {
-            throw WarrenError(.invalidArgument, "exec needs a command")
-        }
+        try request.validate()
         try Self.validateEnv(request.env)
+        let first = request.command[0]
         let info = try await runningSandbox(reference)
         let session = try await driver(for: info).exec(id: info.id, request: request)
         if !request.stdin { try? await session.closeStdin() }
         logger.with(info.id).info("exec", metadata: ["command": "\(first)", "tty": "\(request.tty)", "stdin": "\(request.stdin)"])
-        let output = pump { continuation in
-            for try await chunk in session.output { continuation.yield(chunk) }
+        let output = pump { sink in
+            for try await chunk in session.output { try await sink.send(chunk) }
         }
         let takesInput = request.stdin
         return InteractiveSession(

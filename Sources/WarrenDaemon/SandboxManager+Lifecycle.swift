@@ -132,11 +132,22 @@ extension SandboxManager {
     }
 
     /// Removes the driver's resources, then marks the row `removed`.
+    ///
+    /// When the driver cannot remove everything (files it cannot delete), the row is
+    /// still `removed`, the event says the cleanup is pending, the error is thrown, and
+    /// the driver keeps listing the leftovers, so the next start-up retries them.
     func removeNow(_ id: String, driver: any RuntimeDriver) async throws {
         waiters.removeValue(forKey: id)?.cancel()
         await facade?.revoke(id)
         await notebooks?.close(id)
-        try await driver.remove(id: id)
+        var cleanupError: WarrenError?
+        do {
+            try await driver.remove(id: id)
+        } catch {
+            cleanupError = WarrenError.wrap(error)
+            logger.with(id).error("removing the sandbox's resources failed; retried at the next start",
+                                  metadata: ["error": "\(cleanupError!.message)"])
+        }
         let info = try await current(id)
         if info.state == .removed { return }
         if info.state.isActive || info.state == .created {
@@ -148,11 +159,15 @@ extension SandboxManager {
             }
         }
         do {
-            try await move(id, to: .removed, event: "remove") { $0.pid = nil }
+            try await move(id, to: .removed, event: "remove",
+                           detail: cleanupError.map { "cleanup pending: \($0.message)" }) { $0.pid = nil }
         } catch let error as WarrenError where error.code == .invalidState {
             // A concurrent removal got there first.
             if try await current(id).state != .removed { throw error }
         }
         stopRequested.remove(id)
+        if let cleanupError {
+            throw WarrenError(.internalError, "sandbox \(info.shortID) is removed, but not all its files could be: \(cleanupError.message); the daemon tries again at its next start")
+        }
     }
 }

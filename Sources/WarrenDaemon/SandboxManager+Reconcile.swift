@@ -13,6 +13,8 @@ extension SandboxManager {
         public var lost: [String] = []
         public var orphansRemoved: [String] = []
         public var strayKilled: [String] = []
+        /// Leftovers of removed sandboxes that still could not be removed.
+        public var cleanupFailed: [String] = []
     }
 
     /// Brings the database and the drivers back in agreement after a (re)start.
@@ -37,10 +39,12 @@ extension SandboxManager {
         for name in drivers.names {
             guard let driver = drivers.drivers[name] else { continue }
             await collectOrphans(driver, into: &report)
+            await driver.pruneShared()
         }
         logger.info("reconciliation done", metadata: [
             "readopted": "\(report.readopted.count)", "exited": "\(report.exited.count)",
             "lost": "\(report.lost.count)", "orphans": "\(report.orphansRemoved.count)",
+            "cleanupFailed": "\(report.cleanupFailed.count)",
         ])
         return report
     }
@@ -92,9 +96,14 @@ extension SandboxManager {
             await finish(row.id, outcome: .success(exit))
             report.exited.append(row.id)
             log.info("sandbox exited while the daemon was away", metadata: ["exitCode": "\(exit.exitCode)"])
-        case .created where row.state == .created:
-            log.debug("sandbox is created and was never started; leaving it")
-        case .created, .missing:
+        case .created:
+            // Sandboxes are created and started in one request: the daemon stopped in
+            // between. Nothing ran; nothing of it is kept but the failed row.
+            await markLost(row, because: "the daemon stopped before the sandbox started", into: &report)
+            do { try await driver.remove(id: row.id) } catch {
+                log.warning("cannot remove a sandbox that never started", metadata: ["error": "\(WarrenError.wrap(error).message)"])
+            }
+        case .missing:
             await markLost(row, because: "the driver no longer holds this sandbox", into: &report)
         }
     }
@@ -131,7 +140,9 @@ extension SandboxManager {
                     report.orphansRemoved.append(id)
                     log.info("removed orphan", metadata: ["driver": "\(driver.name)"])
                 } catch {
-                    log.error("cannot remove orphan", metadata: ["error": "\(error)"])
+                    report.cleanupFailed.append(id)
+                    log.error("cannot remove the leftovers of a sandbox; tried again at the next start",
+                              metadata: ["driver": "\(driver.name)", "error": "\(WarrenError.wrap(error).message)"])
                 }
             } else if let row, row.state == .exited || row.state == .failed,
                       case .running = (try? await driver.inspect(id: id)) ?? .missing {

@@ -36,12 +36,15 @@ public actor SandboxManager {
     let facade: LLMFacadeService?
     /// Notebook tokens, links and sessions; nil where the daemon serves none, so `--notebook` is refused.
     let notebooks: NotebookAccess?
+    /// Which host paths clients may bind into sandboxes.
+    let mountPolicy: MountPolicy
 
     /// Creates a manager over `store`, using `drivers` to run sandboxes.
     public init(store: WarrenStore, drivers: DriverRegistry, metrics: DaemonMetrics = DaemonMetrics(),
                 defaultStopGrace: Duration = .seconds(10), images: ImageStore? = nil, facade: LLMFacadeService? = nil,
-                notebooks: NotebookAccess? = nil, logger: Logger) {
+                notebooks: NotebookAccess? = nil, mountPolicy: MountPolicy = MountPolicy(), logger: Logger) {
         self.store = store
+        self.mountPolicy = mountPolicy
         self.facade = facade
         self.notebooks = notebooks
         self.images = images
@@ -62,6 +65,8 @@ public actor SandboxManager {
         var spec = spec
         spec.facadeRelay = nil
         try Self.validate(spec)
+        spec.mounts = try mountPolicy.check(spec.mounts)
+        if let rootfs = spec.rootfs { spec.rootfs = try mountPolicy.checkRootfs(rootfs) }
         if let access = spec.llm {
             guard let facade else { throw WarrenError(.unavailable, "this daemon serves no LLM facade") }
             _ = try await facade.validate(access)

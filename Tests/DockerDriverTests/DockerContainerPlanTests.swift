@@ -18,10 +18,26 @@ struct DockerContainerPlanTests {
         #expect(host.Memory == 2 << 30 && host.MemorySwap == 2 << 30 && host.PidsLimit == 1024)
         #expect(host.Ulimits == [DockerUlimit("nofile", 4096)])
         #expect(host.ReadonlyRootfs == false && host.Tmpfs?["/tmp"] != nil)
-        #expect(host.LogConfig?.Config?["max-size"] == "64m")
+        #expect(host.LogConfig?.Config?["max-size"] == "\(32 << 20)" && host.LogConfig?.Config?["max-file"] == "2")
         #expect(config.Image == "sha256:abc" && config.Cmd == ["sh"] && config.Hostname == String(id.prefix(12)))
         #expect(config.Labels == ["warren.sandbox": id, "warren.owner": "warren"])
         #expect(config.OpenStdin == false && config.StdinOnce == false && config.Tty == false)
+    }
+
+    @Test("bind mounts need a non-root workload: Docker maps no ids, so container root is host root on a bind")
+    func bindsNeedANonRootUser() {
+        let bind = [MountSpec(source: "/home/a/work", destination: "/work")]
+        for (user, image) in [(nil, nil), (nil, "root"), ("0", "1000"), ("root:root", nil), ("0:1000", nil), (nil, "")] as [(String?, String?)] {
+            let spec = SandboxSpec(image: "img", user: user, mounts: bind)
+            #expect(DockerContainerPlan.bindRefusal(spec: spec, imageUser: image)?.contains("/home/a/work") == true,
+                    "user \(user ?? "-") image user \(image ?? "-") was allowed a bind")
+        }
+        for (user, image) in [("1000:1000", nil), (nil, "1000"), ("agent", "root")] as [(String?, String?)] {
+            #expect(DockerContainerPlan.bindRefusal(spec: SandboxSpec(image: "img", user: user, mounts: bind), imageUser: image) == nil)
+        }
+        #expect(DockerContainerPlan.bindRefusal(spec: SandboxSpec(image: "img"), imageUser: nil) == nil, "no bind, no refusal")
+        let managed = SandboxSpec(image: "img", mounts: [MountSpec(source: "/var/lib/warren/notebooks/x", destination: "/n", managed: true)])
+        #expect(DockerContainerPlan.bindRefusal(spec: managed, imageUser: nil) == nil, "the daemon's own socket directory")
     }
 
     @Test("the spec's choices map to Docker's fields; users cannot forge Warren's labels")

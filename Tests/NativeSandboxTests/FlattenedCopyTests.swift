@@ -54,6 +54,25 @@ struct FlattenedCopyTests {
         #expect(try String(contentsOfFile: lower + "/a/gone", encoding: .utf8) == "gone", "a layer was modified")
     }
 
+    @Test("the copy stays on the layer's file system and never copies itself")
+    func oneFileSystemNoSelfCopy() throws {
+        let dir = NSTemporaryDirectory() + "warren-copy-\(UUID().uuidString.prefix(8))"
+        let layer = dir + "/layer"
+        try FileManager.default.createDirectory(atPath: layer + "/mnt", withIntermediateDirectories: true)
+        try "top\n".write(toFile: layer + "/top", atomically: false, encoding: .utf8)
+        #expect(mount("tmpfs", layer + "/mnt", "tmpfs", 0, "size=1m") == 0)
+        try "other fs\n".write(toFile: layer + "/mnt/file", atomically: false, encoding: .utf8)
+        defer { umount2(layer + "/mnt", Int32(MNT_DETACH)); try? removeTree(dir) }
+        // The target inside the layer, as a data root under a --rootfs would be.
+        let target = layer + "/var/copy"
+        var copier = FlattenedCopy(idMap: IDMap(hostID: 200_000, size: 65536))
+        try copier.build(layers: [layer], into: target)
+        #expect(try String(contentsOfFile: target + "/top", encoding: .utf8) == "top\n")
+        #expect(FileManager.default.fileExists(atPath: target + "/mnt"), "the mount point stays as a directory")
+        #expect(!FileManager.default.fileExists(atPath: target + "/mnt/file"), "another file system was copied")
+        #expect(!FileManager.default.fileExists(atPath: target + "/var/copy/top"), "the copy copied itself")
+    }
+
     @Test("a sandbox on a copy: sandbox root owns its files, writes never reach the source, the probe is denied")
     func sandboxOnCopy() async throws {
         let f = DriverFixture(rootfsMode: .copy)

@@ -126,6 +126,8 @@ struct NativeDriverLifecycleTests {
         let fm = FileManager.default
         try fm.createDirectory(atPath: host + "/rw", withIntermediateDirectories: true)
         try fm.createDirectory(atPath: host + "/ro", withIntermediateDirectories: true)
+        // A regular user's directory, as a workspace is: sandbox root writes there as that user.
+        chown(host + "/rw", 1000, 1000)
         defer { try? fm.removeItem(atPath: host) }
         let r = try await f.runToEnd(try f.spec(["/bin/sh", "-c", "echo hi > /w/made && touch /r/x 2>&1; echo done"]) {
             $0.mounts = [MountSpec(source: host + "/rw", destination: "/w"), MountSpec(source: host + "/ro", destination: "/r", readOnly: true)]

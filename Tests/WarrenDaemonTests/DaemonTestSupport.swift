@@ -61,7 +61,7 @@ let quietLogger: Logger = {
 
 /// A valid spec whose rootfs exists on every host.
 func testSpec(name: String? = nil, command: [String] = ["/bin/echo", "hi"], autoRemove: Bool = false) -> SandboxSpec {
-    SandboxSpec(name: name, rootfs: "/", command: command, autoRemove: autoRemove)
+    SandboxSpec(name: name, rootfs: "/tmp", command: command, autoRemove: autoRemove)
 }
 
 func jsonBody(_ value: some Encodable) throws -> ByteBuffer {

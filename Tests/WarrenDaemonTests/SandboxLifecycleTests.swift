@@ -168,10 +168,10 @@ struct SandboxLifecycleTests {
     @Test func providerKeysAreRefusedWithoutRepeatingThem() async throws {
         let h = try Harness()
         let error = await #expect(throws: WarrenError.self) {
-            _ = try await h.manager.create(SandboxSpec(rootfs: "/", command: ["/bin/true"], env: ["OPENAI_API_KEY=sk-secret-123"]))
+            _ = try await h.manager.create(SandboxSpec(rootfs: "/tmp", command: ["/bin/true"], env: ["OPENAI_API_KEY=sk-secret-123"]))
         }
         #expect(error?.message.contains("OPENAI_API_KEY") == true && error?.message.contains("sk-secret") == false)
-        let info = try await h.manager.create(SandboxSpec(rootfs: "/", command: ["/bin/true"], env: ["MY_OPENAI_API_KEY_NAME=ok"]))
+        let info = try await h.manager.create(SandboxSpec(rootfs: "/tmp", command: ["/bin/true"], env: ["MY_OPENAI_API_KEY_NAME=ok"]))
         let execError = await #expect(throws: WarrenError.self) {
             _ = try await h.manager.exec(info.id, request: ExecRequest(command: ["/bin/true"], env: ["ANTHROPIC_API_KEY=k"]))
         }

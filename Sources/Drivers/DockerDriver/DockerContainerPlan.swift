@@ -51,14 +51,18 @@ public enum DockerContainerPlan {
         host.MemorySwap = 16 << 20
         host.PidsLimit = 4
         host.Mounts = [DockerMount(source: pause, target: pauseTarget, readOnly: true)]
-        host.LogConfig = logConfig
+        host.LogConfig = logConfig(1 << 20)
         host.AutoRemove = false
         config.HostConfig = host
         return config
     }
 
-    /// Size of the log Docker keeps per container: two files of 64 MiB.
-    static let logConfig = DockerLogConfig(type: "json-file", config: ["max-size": "64m", "max-file": "2"])
+    /// The log Docker keeps of a container: two files of half `logBytes` each, as a
+    /// native sandbox keeps its last `logBytes` (Docker's json-file framing adds to it).
+    static func logConfig(_ logBytes: Int64?) -> DockerLogConfig {
+        let half = max(1 << 19, (logBytes ?? ResourceLimits.defaultLogBytes) / 2)
+        return DockerLogConfig(type: "json-file", config: ["max-size": "\(half)", "max-file": "2"])
+    }
 
     /// The container for `spec`, running `image` (an id Docker knows), on `network`
     /// (`none`, the sandbox's own network's name, or `container:` its namespace holder).
@@ -108,10 +112,23 @@ public enum DockerContainerPlan {
             : spec.mounts.map { DockerMount(source: $0.source, target: $0.destination, readOnly: $0.readOnly) }
         // As in a native sandbox: a private, writable /tmp even on a read-only root.
         host.Tmpfs = ["/tmp": "rw,nosuid,nodev,mode=1777"]
-        host.LogConfig = logConfig
+        host.LogConfig = logConfig(spec.limits.logBytes)
         host.AutoRemove = false
         config.HostConfig = host
         return config
+    }
+
+    /// Why `spec`'s bind mounts cannot be given to a container running as `imageUser`
+    /// (the image's `User`, when the spec names none), or nil when they can.
+    ///
+    /// Docker maps no ids here: container uid 0 is host uid 0, so through a bind it would
+    /// read the host's root-only files and leave files (set-uid ones too) owned by host
+    /// root. Binds need the workload to run as another user.
+    public static func bindRefusal(spec: SandboxSpec, imageUser: String?) -> String? {
+        guard let bind = spec.mounts.first(where: { $0.managed != true }) else { return nil }
+        let user = (spec.user ?? imageUser ?? "").split(separator: ":", maxSplits: 1).first.map(String.init) ?? ""
+        guard user.isEmpty || user == "root" || UInt32(user) == 0 else { return nil }
+        return "a Docker sandbox running as root would be host root on its bind mount \(bind.source): Docker maps no user ids. Run it as another user (--user UID:GID, such as the owner of \(bind.source)), or use the native driver, which maps sandbox root to the source's owner"
     }
 
     /// The sandbox's own network: internal (no gateway route out), no address of the

@@ -43,7 +43,7 @@ extension DockerDriver {
             .init("rlimits", .enforced, "nofile always, fsize when set, as Docker ulimits"),
             .init("network_policy", .enforced, "none: loopback only; internal: a bridge network of the sandbox's own, internal (no route out), no host address on it, no traffic between members"),
             .init("init", .enforced, "Docker's init (\(info.InitBinary ?? "docker-init")) as PID 1 reaps and forwards signals; it runs with the workload's uid, which may trace it"),
-            .init("log_size", .enforced, "json-file log of at most 2 x 64 MiB per container"),
+            .init("log_size", .enforced, "json-file log: two files of half --log-max each (default 64 MiB in all)"),
             .init("timeout", .optional, "--timeout kills the container at its deadline, counted from its start"),
         ])
     }

@@ -71,6 +71,10 @@ public actor DockerDriver: RuntimeDriver {
         }
         let engine = try await engine()
         let image = try await ensureImage(reference, engine: engine)
+        if !spec.mounts.isEmpty, let why = DockerContainerPlan.bindRefusal(
+            spec: spec, imageUser: try await engine.inspectImage(image)?.Config?.User) {
+            throw WarrenError(.forbidden, why)
+        }
         var network = "none"
         if spec.network == .internal {
             _ = try await engine.createNetwork(DockerContainerPlan.networkConfig(id: id, owner: owner))

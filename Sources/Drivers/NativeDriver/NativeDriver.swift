@@ -278,6 +278,13 @@ public actor NativeDriver: RuntimeDriver {
         }
     }
 
+    public func pruneShared() async {
+        guard let layout = cgroupLayout else { return }
+        for dir in SandboxCgroup.removeParentIfEmpty(layout: layout, parent: cgroupParent) {
+            logger.debug("removed empty cgroup parent", metadata: ["cgroup": "\(dir)"])
+        }
+    }
+
     nonisolated func openHelperPidfd(_ state: HelperState) -> Int32 {
         let fd = pidfdOpen(state.helperPID)
         guard fd >= 0 else { return -1 }

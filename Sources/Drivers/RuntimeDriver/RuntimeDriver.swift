@@ -56,6 +56,10 @@ public protocol RuntimeDriver: Sendable {
 
     /// Sends a signal to the sandbox's main process.
     func kill(id: String, signal: Int32) async throws
+
+    /// Removes what the driver made for sandboxes in general once no sandbox uses it
+    /// (empty cgroup parents); called after start-up reconciliation and at shutdown.
+    func pruneShared() async
 }
 
 extension RuntimeDriver {
@@ -74,6 +78,8 @@ extension RuntimeDriver {
     public func kill(id: String, signal: Int32) async throws {
         throw WarrenError(.unsupported, "driver \(name) does not support signals")
     }
+
+    public func pruneShared() async {}
 }
 
 /// The input side of an attached main process. `detach` ends the attachment; the

@@ -64,21 +64,22 @@ extension DockerClient {
         let response = try await send(.GET, "/containers/\(id)/logs", query: [
             ("stdout", "1"), ("stderr", "1"), ("timestamps", "1"), ("follow", follow ? "1" : "0"),
         ], timeout: nil)
-        return AsyncThrowingStream { continuation in
-            let task = Task {
-                var decoder = DockerLogDecoder(multiplexed: !tty)
-                do {
-                    for try await buffer in response.body {
-                        for record in decoder.feed(buffer.readableBytesView) { continuation.yield(record) }
-                    }
-                    for record in decoder.finish() { continuation.yield(record) }
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: error is CancellationError ? nil : error)
+        // The engine's body is read only as fast as the consumer takes records.
+        let queue = BoundedQueue<LogRecord.Decoded>(capacity: 64)
+        let task = Task {
+            var decoder = DockerLogDecoder(multiplexed: !tty)
+            do {
+                for try await buffer in response.body {
+                    for record in decoder.feed(buffer.readableBytesView) { try await queue.send(record) }
                 }
+                for record in decoder.finish() { try await queue.send(record) }
+                queue.finish()
+            } catch {
+                queue.finish(throwing: error is CancellationError ? nil : error)
             }
-            continuation.onTermination = { _ in task.cancel() }
         }
+        queue.onConsumerLeft { task.cancel() }
+        return queue.stream()
     }
 
     /// Attaches to the main process's stdin only (its output is read through logs).
