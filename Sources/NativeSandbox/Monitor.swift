@@ -79,6 +79,7 @@ public struct Monitor {
 
     private func start(cgroup: SandboxCgroup?) throws -> Started {
         try makeDirectories(bundle.logsDir, mode: 0o700)
+        try ExitReservation.reserve(bundle)
         try makeDirectories(bundle.runDir, mode: 0o755)
         let log = try LogWriter(bundle: bundle, maxBytes: config.limits.logBytes ?? ResourceLimits.defaultLogBytes)
         if let cgroup { try cgroup.create(limits: config.limits) }
@@ -307,9 +308,15 @@ public struct Monitor {
         close(readyFD)
     }
 
+    /// Writes the exit record. The space for it was reserved at start, so a disk that
+    /// filled up meanwhile cannot keep it from being written; should that still fail, it
+    /// is tried again every second for as long as the monitor lives (the daemon waits).
     private func record(_ exit: HelperExit) {
-        if let data = try? WarrenJSON.encoder().encode(exit) {
-            try? writeFileAtomically(bundle.exitFile, Array(data))
+        guard let data = try? WarrenJSON.encoder().encode(exit) else { return }
+        var delay: UInt32 = 0
+        while !(ExitReservation.commit(bundle, Array(data)) || (try? writeFileAtomically(bundle.exitFile, Array(data))) != nil) {
+            delay = min(delay + 1, 5)
+            sleep(delay)
         }
     }
 }

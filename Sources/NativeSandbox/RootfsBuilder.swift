@@ -31,6 +31,7 @@ struct RootfsBuilder {
             }
         }
         try makeDirectories(bundle.rootfsMount, mode: 0o700)
+        if let bytes = config.limits.diskBytes { try WritableLayerQuota.mount(bundle, bytes: bytes) }
         let hostRoot = idMap.hostID
         switch config.rootfsMode ?? .auto {
         case .overlay:
@@ -103,12 +104,16 @@ struct RootfsBuilder {
 
     /// Overlay: id-mapped read-only layers under a per-sandbox upper directory whose
     /// root keeps the top layer's mode.
+    /// Where the writable layer's directories go: the `--disk` file system, or the bundle.
+    private var writable: String { bundle.writableBase(capped: config.limits.diskBytes != nil) }
+
     private func mountOverlay(topMode: mode_t) throws {
         let hostRoot = idMap.hostID
-        for dir in [bundle.lowerMount, bundle.upperDir, bundle.workDir] { try makeDirectories(dir, mode: 0o700) }
-        try syscallRetrying("chown", bundle.upperDir) { chown(bundle.upperDir, hostRoot, hostRoot) }
-        try syscallRetrying("chmod", bundle.upperDir) { chmod(bundle.upperDir, topMode & 0o7777) }
-        try syscallRetrying("chown", bundle.workDir) { chown(bundle.workDir, hostRoot, hostRoot) }
+        let upperDir = writable + "/upper", workDir = writable + "/work"
+        for dir in [bundle.lowerMount, upperDir, workDir] { try makeDirectories(dir, mode: 0o700) }
+        try syscallRetrying("chown", upperDir) { chown(upperDir, hostRoot, hostRoot) }
+        try syscallRetrying("chmod", upperDir) { chmod(upperDir, topMode & 0o7777) }
+        try syscallRetrying("chown", workDir) { chown(workDir, hostRoot, hostRoot) }
         var lowers: [String] = []
         do {
             for (i, layer) in config.lowerDirs.enumerated() {
@@ -117,7 +122,7 @@ struct RootfsBuilder {
                 try attachIDMapped(source: layer, targetPath: target, attrs: WARREN_MOUNT_ATTR_RDONLY)
                 lowers.append(target)
             }
-            let options = "lowerdir=\(lowers.joined(separator: ":")),upperdir=\(bundle.upperDir),workdir=\(bundle.workDir)"
+            let options = "lowerdir=\(lowers.joined(separator: ":")),upperdir=\(upperDir),workdir=\(workDir)"
             try syscallRetrying("mount(overlay)", bundle.rootfsMount) {
                 mount("overlay", bundle.rootfsMount, "overlay", UInt(MS_NODEV), options)
             }
@@ -139,9 +144,10 @@ struct RootfsBuilder {
     /// Copy: the layers flattened into a private directory, owners shifted, bound as the root.
     private func mountCopy() throws {
         var copier = FlattenedCopy(idMap: idMap)
-        try copier.build(layers: config.lowerDirs, into: bundle.copyDir)
-        try syscallRetrying("mount(bind)", bundle.copyDir) {
-            mount(bundle.copyDir, bundle.rootfsMount, nil, UInt(MS_BIND), nil)
+        let copyDir = writable + "/copy"
+        try copier.build(layers: config.lowerDirs, into: copyDir)
+        try syscallRetrying("mount(bind)", copyDir) {
+            mount(copyDir, bundle.rootfsMount, nil, UInt(MS_BIND), nil)
         }
         try syscallRetrying("mount(remount nodev)", bundle.rootfsMount) {
             mount(nil, bundle.rootfsMount, nil, UInt(MS_REMOUNT | MS_BIND | MS_NODEV), nil)

@@ -27,6 +27,10 @@ struct SandboxInit {
     static let forwarded: [Int32] = [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH]
 
     func run() -> Never {
+        // The sandbox dies with its monitor: a monitor killed or crashed leaves nothing
+        // running. Set again below, as a change of credentials clears it; a monitor gone
+        // before the first setting closes the pipe, and init exits on reading it.
+        _ = warren_prctl(PR_SET_PDEATHSIG, UInt(SIGKILL), 0, 0, 0)
         var b: UInt8 = 0
         guard read(goFD, &b, 1) == 1 else { _exit(1) }
         close(goFD)
@@ -46,6 +50,7 @@ struct SandboxInit {
         try syscallRetrying("setresgid") { warren_setresgid(0, 0, 0) }
         try syscallRetrying("setresuid") { warren_setresuid(0, 0, 0) }
         if !config.isRootless { try syscallRetrying("setgroups") { setgroups(0, nil) } }
+        _ = warren_prctl(PR_SET_PDEATHSIG, UInt(SIGKILL), 0, 0, 0)
         // Once in the sandbox's cgroup, make it the root of a cgroup namespace (a
         // rootless init was cloned into one, having no cgroup of its own).
         if !config.isRootless {

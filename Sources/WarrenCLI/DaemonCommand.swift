@@ -47,6 +47,9 @@ struct DaemonCommand: AsyncParsableCommand {
     @Option(name: .customLong("allow-mount-source"), help: "A protected host path (the data root, a socket, /proc, ...) clients may still bind into sandboxes (repeatable).")
     var allowMountSources: [String] = []
 
+    @Option(name: .customLong("min-free-space"), help: "Free space the data root keeps; creates are refused below it (default 512m).")
+    var minFreeSpace: String?
+
     func run() async throws {
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw CLIFailure("unknown log level '\(logLevel)'", code: 64)
@@ -63,7 +66,8 @@ struct DaemonCommand: AsyncParsableCommand {
             tokenFile: tokenFile, defaultDriver: defaultDriver, helperPath: helper, rootfsMode: mode,
             insecureRegistries: insecure, registryConfigPath: registryConfig ?? file.registryConfig,
             dockerHost: dockerHost ?? file.dockerHost, llmSettings: file.llm ?? [:],
-            allowedMountSources: (file.allowMountSources ?? []) + allowMountSources)
+            allowedMountSources: (file.allowMountSources ?? []) + allowMountSources,
+            minimumFreeBytes: try (minFreeSpace ?? file.minFreeSpace).map(ByteSize.parse) ?? StorageFloor.defaultMinimumFreeBytes)
 
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)

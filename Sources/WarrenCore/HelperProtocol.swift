@@ -127,11 +127,13 @@ public struct SandboxBundle: Sendable, Equatable {
     public var logsDir: String { path + "/logs" }
     /// Sockets shared with the guest.
     public var runDir: String { path + "/run" }
-    public var upperDir: String { path + "/upper" }
-    public var workDir: String { path + "/work" }
+    /// The file system image holding the writable layer when its size is capped (`--disk`).
+    public var diskImage: String { path + "/disk.img" }
+    /// Where that file system is mounted, in the monitor's private mount namespace.
+    public var diskMount: String { path + "/disk" }
+    /// Where the writable layer lives: the capped file system, or the bundle itself.
+    public func writableBase(capped: Bool) -> String { capped ? diskMount : path }
     public var lowerMount: String { path + "/lower" }
-    /// The flattened copy of the layers, when the rootfs is not an overlay.
-    public var copyDir: String { path + "/copy" }
     public var rootfsMount: String { path + "/rootfs" }
 }
 

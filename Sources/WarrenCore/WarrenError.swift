@@ -41,6 +41,8 @@ public struct WarrenError: Error, Codable, Sendable, Equatable, CustomStringConv
         public static let gone: Code = "gone"
         /// A server behind the daemon (a sandbox's Jupyter) failed or could not be reached.
         public static let badGateway: Code = "bad_gateway"
+        /// The host lacks the storage to do it (the data root is below its free-space floor).
+        public static let insufficientStorage: Code = "insufficient_storage"
         public static let internalError: Code = "internal"
     }
 }
@@ -59,6 +61,7 @@ extension WarrenError {
         case .badGateway: 502
         case .unavailable: 503
         case .timeout: 504
+        case .insufficientStorage: 507
         default: 500
         }
     }
@@ -76,6 +79,7 @@ extension WarrenError {
         case 502: .badGateway
         case 503: .unavailable
         case 504: .timeout
+        case 507: .insufficientStorage
         default: .internalError
         }
     }

@@ -18,6 +18,8 @@ public struct DaemonConfigFile: Decodable, Sendable, Equatable {
     public var llm: [String: String]?
     /// Host paths clients may bind although they are protected (`MountPolicy`).
     public var allowMountSources: [String]?
+    /// Free space the data root keeps, as a size (`512m`, `2g`).
+    public var minFreeSpace: String?
 
     enum CodingKeys: String, CodingKey {
         case insecureRegistries = "insecure-registries"
@@ -27,6 +29,7 @@ public struct DaemonConfigFile: Decodable, Sendable, Equatable {
         case dockerHost = "docker-host"
         case llm
         case allowMountSources = "allow-mount-sources"
+        case minFreeSpace = "min-free-space"
     }
 
     public init(insecureRegistries: [String]? = nil, registryConfig: String? = nil, dataRoot: String? = nil, socket: String? = nil,

@@ -31,11 +31,14 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var llmSettings: [String: String]
     /// Host paths clients may bind into sandboxes although `MountPolicy` protects them.
     public var allowedMountSources: [String]
+    /// Free space the data root keeps: creates are refused below it.
+    public var minimumFreeBytes: Int64
 
     public init(socketPath: String? = nil, dataRoot: String? = nil, listen: HostPort? = nil,
                 tokenFile: String? = nil, defaultDriver: String = "native", helperPath: String? = nil,
                 rootfsMode: RootfsMode = .auto, insecureRegistries: [String] = [], registryConfigPath: String? = nil,
-                dockerHost: String? = nil, llmSettings: [String: String] = [:], allowedMountSources: [String] = []) {
+                dockerHost: String? = nil, llmSettings: [String: String] = [:], allowedMountSources: [String] = [],
+                minimumFreeBytes: Int64 = StorageFloor.defaultMinimumFreeBytes) {
         self.socketPath = socketPath ?? Self.defaultSocketPath()
         self.dataRoot = dataRoot ?? Self.defaultDataRoot()
         self.listen = listen
@@ -48,6 +51,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         self.dockerHost = dockerHost
         self.llmSettings = llmSettings
         self.allowedMountSources = allowedMountSources
+        self.minimumFreeBytes = minimumFreeBytes
     }
 
     /// What clients may mount: everything but the protected host paths, this daemon's

@@ -30,34 +30,24 @@ extension SandboxManager {
         let stopped = stopRequested.remove(id) != nil
         if info.spec.llm != nil { await facade?.revoke(id) }
         if info.spec.notebook { await notebooks?.close(id) }
-        do {
-            switch outcome {
-            case .success(let exit):
-                let failed = exit.reason == "failed"
-                let reason = stopped && exit.reason != "timeout" && !failed ? "stopped" : exit.reason
-                if failed { metrics.sandboxesFailed.increment() }
-                try await move(id, to: failed ? .failed : .exited, event: failed ? "fail" : "exit",
-                               detail: "exit code \(exit.exitCode), \(reason)") {
-                    $0.exitCode = exit.exitCode
-                    $0.reason = reason
-                    $0.error = exit.error
-                    $0.finishedAt = Date()
-                    $0.pid = nil
-                }
-            case .failure(let error):
-                let message = WarrenError.wrap(error).message
-                log.error("waiting for the sandbox failed", metadata: ["error": "\(message)"])
-                metrics.sandboxesFailed.increment()
-                try await move(id, to: .failed, event: "fail", detail: message) {
-                    $0.reason = "lost"
-                    $0.error = message
-                    $0.finishedAt = Date()
-                    $0.pid = nil
-                }
+        // An exit that cannot be written (a full disk under the store) is written once it
+        // can be: tried again with a growing pause until it is, or the daemon stops (the
+        // next start-up's reconciliation records it then).
+        var attempt = 0
+        while true {
+            do {
+                try await record(id, outcome: outcome, stopped: stopped)
+                break
+            } catch let error as WarrenError where error.code == .invalidState || error.code == .notFound {
+                log.debug("the sandbox moved on before its exit was recorded", metadata: ["error": "\(error.message)"])
+                return
+            } catch {
+                attempt += 1
+                log.error("cannot record the sandbox's exit; trying again", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
+                if isShuttingDown || Task.isCancelled { return }
+                try? await Task.sleep(for: .seconds(min(attempt, 10)))
+                if isShuttingDown || Task.isCancelled { return }
             }
-        } catch {
-            log.error("cannot record the sandbox's exit", metadata: ["error": "\(error)"])
-            return
         }
         // Our own entry goes first so that the removal does not cancel this very task.
         waiters[id] = nil
@@ -66,6 +56,34 @@ extension SandboxManager {
                 try await removeNow(id, driver: driver)
             } catch {
                 log.warning("auto-remove failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Writes how the sandbox ended: its row and the exit or fail event.
+    private func record(_ id: String, outcome: Result<DriverExit, any Error>, stopped: Bool) async throws {
+        switch outcome {
+        case .success(let exit):
+            let failed = exit.reason == "failed"
+            let reason = stopped && exit.reason != "timeout" && !failed ? "stopped" : exit.reason
+            if failed { metrics.sandboxesFailed.increment() }
+            try await move(id, to: failed ? .failed : .exited, event: failed ? "fail" : "exit",
+                           detail: "exit code \(exit.exitCode), \(reason)") {
+                $0.exitCode = exit.exitCode
+                $0.reason = reason
+                $0.error = exit.error
+                $0.finishedAt = Date()
+                $0.pid = nil
+            }
+        case .failure(let error):
+            let message = WarrenError.wrap(error).message
+            logger.with(id).error("waiting for the sandbox failed", metadata: ["error": "\(message)"])
+            metrics.sandboxesFailed.increment()
+            try await move(id, to: .failed, event: "fail", detail: message) {
+                $0.reason = "lost"
+                $0.error = message
+                $0.finishedAt = Date()
+                $0.pid = nil
             }
         }
     }

@@ -38,13 +38,17 @@ public actor SandboxManager {
     let notebooks: NotebookAccess?
     /// Which host paths clients may bind into sandboxes.
     let mountPolicy: MountPolicy
+    /// The free space the data root keeps; nil where a daemon checks none (some tests).
+    let storageFloor: StorageFloor?
 
     /// Creates a manager over `store`, using `drivers` to run sandboxes.
     public init(store: WarrenStore, drivers: DriverRegistry, metrics: DaemonMetrics = DaemonMetrics(),
                 defaultStopGrace: Duration = .seconds(10), images: ImageStore? = nil, facade: LLMFacadeService? = nil,
-                notebooks: NotebookAccess? = nil, mountPolicy: MountPolicy = MountPolicy(), logger: Logger) {
+                notebooks: NotebookAccess? = nil, mountPolicy: MountPolicy = MountPolicy(),
+                storageFloor: StorageFloor? = nil, logger: Logger) {
         self.store = store
         self.mountPolicy = mountPolicy
+        self.storageFloor = storageFloor
         self.facade = facade
         self.notebooks = notebooks
         self.images = images
@@ -67,6 +71,7 @@ public actor SandboxManager {
         try Self.validate(spec)
         spec.mounts = try mountPolicy.check(spec.mounts)
         if let rootfs = spec.rootfs { spec.rootfs = try mountPolicy.checkRootfs(rootfs) }
+        try storageFloor?.check()
         if let access = spec.llm {
             guard let facade else { throw WarrenError(.unavailable, "this daemon serves no LLM facade") }
             _ = try await facade.validate(access)

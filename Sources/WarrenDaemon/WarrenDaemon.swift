@@ -47,7 +47,9 @@ public struct WarrenDaemon: Sendable {
         let facade = LLMFacadeService(upstreams: upstreams, store: store, dataRoot: config.dataRoot, logger: logger)
         let notebooks = try NotebookAccess(dataRoot: config.dataRoot)
         let manager = SandboxManager(store: store, drivers: drivers, metrics: metrics, images: images, facade: facade,
-                                     notebooks: notebooks, mountPolicy: config.mountPolicy, logger: logger)
+                                     notebooks: notebooks, mountPolicy: config.mountPolicy,
+                                     storageFloor: StorageFloor(path: config.dataRoot, minimumFreeBytes: config.minimumFreeBytes),
+                                     logger: logger)
         await manager.reconcile()
         let registry = RegistryClient(options: RegistryOptions(insecureRegistries: Set(config.insecureRegistries)), logger: logger)
 

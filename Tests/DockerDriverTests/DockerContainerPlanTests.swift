@@ -1,3 +1,4 @@
+import Foundation
 import DockerDriver
 import Testing
 import WarrenCore
@@ -12,7 +13,8 @@ struct DockerContainerPlanTests {
         let config = DockerContainerPlan.containerConfig(id: id, spec: spec, image: "sha256:abc", owner: "warren", network: "none")
         let host = try! #require(config.HostConfig)
         #expect(host.CapDrop == ["ALL"] && host.CapAdd == nil)
-        #expect(host.SecurityOpt == ["no-new-privileges:true"])
+        #expect(host.SecurityOpt?.first == "no-new-privileges:true" && host.SecurityOpt?.count == 2)
+        #expect(host.SecurityOpt?.last?.hasPrefix("seccomp={") == true, "Warren's profile, not the engine's default")
         #expect(host.Privileged == false && host.Init == true && host.IpcMode == "private")
         #expect(host.NetworkMode == "none")
         #expect(host.Memory == 2 << 30 && host.MemorySwap == 2 << 30 && host.PidsLimit == 1024)
@@ -22,6 +24,36 @@ struct DockerContainerPlanTests {
         #expect(config.Image == "sha256:abc" && config.Cmd == ["sh"] && config.Hostname == String(id.prefix(12)))
         #expect(config.Labels == ["warren.sandbox": id, "warren.owner": "warren"])
         #expect(config.OpenStdin == false && config.StdinOnce == false && config.Tty == false)
+    }
+
+    @Test("the Docker profile is Warren's allow-list: the same calls as native, refused ioctls only")
+    func seccompProfile() throws {
+        let json = DockerSeccompProfile.json()
+        let profile = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        #expect(profile["defaultAction"] as? String == "SCMP_ACT_ERRNO" && profile["defaultErrnoRet"] as? Int == 1)
+        let rules = try #require(profile["syscalls"] as? [[String: Any]])
+        let unconditional = Set(rules.filter { $0["args"] == nil && $0["action"] as? String == "SCMP_ACT_ALLOW" }
+            .flatMap { $0["names"] as? [String] ?? [] })
+        #expect(unconditional == Set(SeccompPolicy.allowed).subtracting(["ioctl"]))
+        for refused in ["io_uring_setup", "io_uring_enter", "unshare", "setns", "bpf", "keyctl", "mount", "ptrace_attach", "ioctl"] {
+            #expect(!unconditional.contains(refused), "\(refused) allowed without condition")
+        }
+        #expect(rules.contains { ($0["names"] as? [String]) == ["clone3"] && $0["errnoRet"] as? Int == 38 })
+
+        // The ioctl rules' union: every request but TIOCSTI and TIOCLINUX, whatever the
+        // high 32 bits (the kernel reads only the low ones).
+        let masks = DockerSeccompProfile.allowedIoctlMasks()
+        func allowed(_ request: UInt64) -> Bool { masks.contains { request & $0.mask == $0.value } }
+        #expect(!allowed(0x5412) && !allowed(0x541C) && !allowed(0x1_0000_5412) && !allowed(0xffff_ffff_0000_541C))
+        var rng = SystemRandomNumberGenerator()
+        for request: UInt64 in [0, 0x5401, 0x5413, 0x541B, 0x541D, 0x5410, 0x8004_5430, 0xffff_ffff] {
+            #expect(allowed(request), "\(String(request, radix: 16)) refused")
+        }
+        for _ in 0..<20_000 {
+            let r = UInt64(rng.next() as UInt32) | (UInt64(rng.next() as UInt32) << 32)
+            let low = r & 0xffff_ffff
+            #expect(allowed(r) == (low != 0x5412 && low != 0x541C))
+        }
     }
 
     @Test("bind mounts need a non-root workload: Docker maps no ids, so container root is host root on a bind")
@@ -74,7 +106,7 @@ struct DockerContainerPlanTests {
         #expect(holder.Hostname == "agent" && holder.Labels?["warren.role"] == "netns")
         #expect(holder.Labels?["warren.sandbox"] == id && holder.Labels?["warren.owner"] == "me")
         #expect(holder.Labels?["warren.llm-relay"] == nil, "the relay is found through the workload only")
-        #expect(host.CapDrop == ["ALL"] && host.SecurityOpt == ["no-new-privileges:true"] && host.Privileged == false)
+        #expect(host.CapDrop == ["ALL"] && host.SecurityOpt == DockerContainerPlan.securityOptions && host.Privileged == false)
         #expect(host.ReadonlyRootfs == true && host.NetworkMode == "none" && host.PidsLimit == 4 && host.Memory == 16 << 20)
         #expect(host.Mounts == [DockerMount(source: "/data/docker/pause", target: "/.warren-pause", readOnly: true)])
 

@@ -55,7 +55,7 @@ struct DockerDriverTests {
 
         let id = try await Self.sandboxID(d, "hard")
         let format = [
-            "{{json .HostConfig.CapDrop}}", "{{json .HostConfig.SecurityOpt}}", "{{.HostConfig.PidsLimit}}",
+            "{{json .HostConfig.CapDrop}}", "{{index .HostConfig.SecurityOpt 0}}", "{{.HostConfig.PidsLimit}}",
             "{{.HostConfig.Memory}}", "{{.HostConfig.MemorySwap}}", "{{.HostConfig.NanoCpus}}",
             "{{.HostConfig.ReadonlyRootfs}}", "{{.HostConfig.Init}}", "{{.Config.User}}", "{{.HostConfig.NetworkMode}}",
             "{{.HostConfig.Privileged}}", "{{.HostConfig.IpcMode}}", "{{range .HostConfig.Ulimits}}{{.Name}}={{.Soft}}/{{.Hard}}{{end}}",
@@ -63,11 +63,13 @@ struct DockerDriverTests {
         ].joined(separator: "|")
         let fields = try await TestDocker.inspect("warren-\(id)", format).split(separator: "|").map(String.init)
         #expect(fields == [
-            "[\"ALL\"]", "[\"no-new-privileges:true\"]", "64", "\(96 << 20)", "\(96 << 20)", "500000000", "true", "true",
+            "[\"ALL\"]", "no-new-privileges:true", "64", "\(96 << 20)", "\(96 << 20)", "500000000", "true", "true",
             "1000:1000", "none", "false", "private", "nofile=256/256", id, "5",
         ])
-        // The engine's own security options: its default seccomp profile, not unconfined.
-        #expect(try await TestDocker.docker(["info", "--format", "{{json .SecurityOptions}}"]).contains("name=seccomp,profile=default"))
+        // Warren's own seccomp profile, sent with the container, in place of the engine's default.
+        let profile = try await TestDocker.inspect("warren-\(id)", "{{index .HostConfig.SecurityOpt 1}}")
+        #expect(profile.hasPrefix("seccomp={") && profile.contains("\"defaultAction\":\"SCMP_ACT_ERRNO\""), "\(profile.prefix(200))")
+        #expect(!profile.contains("io_uring"), "the profile allows io_uring")
 
         let report = try JSONSerialization.jsonObject(with: Data(try await d.run(["info", "--json"]).stdout.utf8)) as? [String: Any]
         let docker = (report?["drivers"] as? [[String: Any]])?.first { $0["name"] as? String == "docker" }
@@ -88,14 +90,16 @@ struct DockerDriverTests {
         #expect(rows.last == "probe-done")
         #expect(rows.count >= 30)
         let allowed = Set(rows.dropLast().filter { !$0.contains(" DENIED") }.map { String($0.split(separator: " ")[0]) })
-        // What Docker's default profile lets through, as the capability report says: the
-        // i386 ABI under the same rules, and tracing init, which has no more privilege
-        // than the workload. Nothing else.
-        #expect(allowed == ["ptrace_attach_init", "i386_syscall"], "\(r.stdout)")
+        // Warren's own profile, not the engine's default (Docker 20.10's allows io_uring and
+        // the i386 ABI): the only row let through is tracing init, which has no more
+        // privilege than the workload, as the capability report says.
+        #expect(allowed == ["ptrace_attach_init"], "\(r.stdout)")
+        #expect(rows.contains("io_uring_setup DENIED Operation not permitted"), "\(r.stdout)")
         #expect(rows.contains("clone3 DENIED Function not implemented"))
+        #expect(rows.contains("ioctl_tiocsti DENIED Operation not permitted"), "\(r.stdout)")
         #expect(rows.contains { $0.hasPrefix("unshare_user DENIED") } && rows.contains { $0.hasPrefix("mount_tmpfs DENIED") })
         let info = try await d.run(["info"]).stdout
-        #expect(info.contains("i386 and x32 calls pass under the same rules") && info.contains("which may trace it"))
+        #expect(info.contains("Warren's allow-list sent as each container's profile") && info.contains("which may trace it"))
         #expect(try await TestDocker.docker(["ps", "-aq", "--filter", "label=\(owner)"]).isEmpty, "--rm left a container")
     }
 

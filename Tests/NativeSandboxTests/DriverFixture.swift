@@ -1,6 +1,7 @@
 import Foundation
 import LinuxSupport
 import Logging
+import Testing
 import NativeDriver
 import RuntimeDriver
 import WarrenCore
@@ -11,9 +12,31 @@ struct DriverFixture {
     let dataRoot: String
     let driver: NativeDriver
 
-    init(rootfsMode: RootfsMode = .auto) {
-        dataRoot = NSTemporaryDirectory() + "warren-test-\(UUID().uuidString.prefix(8))"
-        driver = NativeDriver(dataRoot: dataRoot, helperPath: BuiltProducts.helper, rootfsMode: rootfsMode, logger: Logger(label: "test"))
+    init(rootfsMode: RootfsMode = .auto, dataRoot: String? = nil) {
+        self.dataRoot = dataRoot ?? NSTemporaryDirectory() + "warren-test-\(UUID().uuidString.prefix(8))"
+        driver = NativeDriver(dataRoot: self.dataRoot, helperPath: BuiltProducts.helper, rootfsMode: rootfsMode, logger: Logger(label: "test"))
+    }
+
+    /// What the sandbox's monitor recorded about itself once it ran.
+    func helperState(_ id: String) throws -> HelperState {
+        let data = try #require(readFileIfPresent(dataRoot + "/sandboxes/\(id)/state.json"))
+        return try WarrenJSON.decoder().decode(HelperState.self, from: Data(data))
+    }
+
+    /// The id range the sandbox's bundle was given.
+    func idMap(_ id: String) throws -> IDMap {
+        let data = try #require(readFileIfPresent(dataRoot + "/sandboxes/\(id)/config.json"))
+        return try WarrenJSON.decoder().decode(HelperLaunchConfig.self, from: Data(data)).idMap
+    }
+
+    /// Waits up to `seconds` for `condition`.
+    func eventually(_ seconds: Double = 5, _ condition: () -> Bool) async -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if condition() { return true }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return condition()
     }
 
     func spec(_ command: [String], configure: (inout SandboxSpec) -> Void = { _ in }) throws -> SandboxSpec {

@@ -57,6 +57,9 @@ int warren_relay_stop(int listen_fd);
 int warren_socketpair(int fds[2]);
 /// Opens a new pty pair: returns master, stores the slave fd.
 int warren_openpty(int *slave);
+/// Attaches `backing_fd` to a free loop device that detaches itself once nothing uses it
+/// (LO_FLAGS_AUTOCLEAR); returns the device's fd and writes its path to `path_out`.
+int warren_loop_attach(int backing_fd, char *path_out, int path_len);
 /// posix_spawn file action closing every fd from `low` up (glibc's closefrom action).
 int warren_spawn_add_closefrom(void *file_actions, int low);
 extern const int WARREN_O_PATH;

@@ -19,6 +19,9 @@ public enum DockerContainerPlan {
     /// Where the holder's pause program is mounted.
     static let pauseTarget = "/.warren-pause"
 
+    /// No new privileges, and Warren's own seccomp profile rather than the engine's default.
+    public static let securityOptions = ["no-new-privileges:true", "seccomp=" + DockerSeccompProfile.json()]
+
     /// Container and network name of a sandbox.
     public static func name(_ id: String) -> String { "warren-\(id)" }
 
@@ -42,7 +45,7 @@ public enum DockerContainerPlan {
         config.AttachStderr = false
         var host = DockerHostConfig()
         host.CapDrop = ["ALL"]
-        host.SecurityOpt = ["no-new-privileges:true"]
+        host.SecurityOpt = securityOptions
         host.Privileged = false
         host.ReadonlyRootfs = true
         host.NetworkMode = network
@@ -93,7 +96,7 @@ public enum DockerContainerPlan {
         var host = DockerHostConfig()
         host.CapDrop = ["ALL"]
         host.CapAdd = spec.capAdd.isEmpty ? nil : spec.capAdd.map(normalizedCapability)
-        host.SecurityOpt = ["no-new-privileges:true"]
+        host.SecurityOpt = securityOptions
         host.Privileged = false
         host.Init = true
         host.ReadonlyRootfs = spec.readOnlyRootfs
@@ -108,6 +111,7 @@ public enum DockerContainerPlan {
         if let files = spec.limits.openFiles { ulimits.append(DockerUlimit("nofile", Int64(files))) }
         if let size = spec.limits.fileSizeBytes { ulimits.append(DockerUlimit("fsize", size)) }
         host.Ulimits = ulimits.isEmpty ? nil : ulimits
+        host.StorageOpt = spec.limits.diskBytes.map { ["size": "\($0)"] }
         host.Mounts = spec.mounts.isEmpty ? nil
             : spec.mounts.map { DockerMount(source: $0.source, target: $0.destination, readOnly: $0.readOnly) }
         // As in a native sandbox: a private, writable /tmp even on a read-only root.

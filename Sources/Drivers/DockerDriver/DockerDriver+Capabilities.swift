@@ -21,10 +21,8 @@ extension DockerDriver {
         switch seccompProfile {
         case nil, "unconfined":
             seccompDimension = .init("seccomp", .unsupported, "the engine runs containers without a seccomp profile")
-        case "default":
-            seccompDimension = .init("seccomp", .enforced, "Docker's default profile: an allow-list; clone3 answers ENOSYS; i386 and x32 calls pass under the same rules (the native driver kills them)")
-        case let other?:
-            seccompDimension = .init("seccomp", .enforced, "the engine's configured profile '\(other)'")
+        case let engineDefault?:
+            seccompDimension = .init("seccomp", .enforced, "Warren's allow-list sent as each container's profile, not the engine's '\(engineDefault)': the calls native sandboxes refuse are refused (clone3 ENOSYS, namespaces, io_uring, bpf, TIOCSTI/TIOCLINUX); calls of other ABIs are refused")
         }
         return CapabilityReport([
             userns || rootless
@@ -44,6 +42,8 @@ extension DockerDriver {
             .init("network_policy", .enforced, "none: loopback only; internal: a bridge network of the sandbox's own, internal (no route out), no host address on it, no traffic between members"),
             .init("init", .enforced, "Docker's init (\(info.InitBinary ?? "docker-init")) as PID 1 reaps and forwards signals; it runs with the workload's uid, which may trace it"),
             .init("log_size", .enforced, "json-file log: two files of half --log-max each (default 64 MiB in all)"),
+            .init("disk_quota", info.Driver == "overlay2" ? .optional : .unsupported,
+                  "--disk as the container's StorageOpt size: Docker enforces it only for overlay2 on xfs mounted with pquota (storage driver here: \(info.Driver ?? "unknown")); elsewhere the create is refused"),
             .init("timeout", .optional, "--timeout kills the container at its deadline, counted from its start"),
         ])
     }

@@ -22,6 +22,14 @@ extension NativeDriver {
         let pids: CapabilityReport.Dimension = rootless
             ? .init("pids_limit", .enforced, "RLIMIT_NPROC in the sandbox's own user namespace")
             : .init("pids_limit", limits ? .enforced : .unsupported, cg)
+        let diskQuota: CapabilityReport.Dimension
+        if rootless {
+            diskQuota = .init("disk_quota", .unsupported, "a rootless daemon cannot attach loop devices")
+        } else if let why = DiskQuotaSupport.unavailableReason() {
+            diskQuota = .init("disk_quota", .unsupported, why)
+        } else {
+            diskQuota = .init("disk_quota", .optional, "--disk puts the writable layer on an ext4 file system of that size on a loop device: the kernel refuses writes past it (a copy-mode root counts the image's files too)")
+        }
         return CapabilityReport([
             .init("user_namespace", .enforced, userns),
             .init("namespaces", .enforced, "new mount, pid, network, uts, ipc and cgroup namespaces"),
@@ -37,6 +45,8 @@ extension NativeDriver {
             .init("rlimits", .enforced, "RLIMIT_NOFILE, RLIMIT_FSIZE when set"),
             .init("network_policy", .enforced, "none: loopback only in a fresh network namespace"),
             .init("timeout", .optional, "--timeout kills every process of the sandbox"),
+            .init("log_size", .enforced, "the log keeps the last --log-max bytes (default 64 MiB) in two rotating files"),
+            diskQuota,
         ])
     }
 }

@@ -36,5 +36,8 @@ extension NativeDriver {
         if limits.cpus != nil {
             throw WarrenError(.invalidArgument, "--cpus needs a cgroup, which a rootless daemon does not have: run the daemon as root")
         }
+        if limits.diskBytes != nil {
+            throw WarrenError(.invalidArgument, "--disk needs a loop device, which a rootless daemon cannot attach: run the daemon as root")
+        }
     }
 }

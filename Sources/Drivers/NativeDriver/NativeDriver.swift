@@ -23,8 +23,12 @@ public actor NativeDriver: RuntimeDriver {
     /// cgroup to give, and `RootlessNamespace` supplies the privilege to build.
     let rootless: Bool
     private var idRange: SubordinateIDs?
+    /// Id slots taken on this host, by every daemon.
+    let slotRegistry: IDSlotRegistry
 
-    public init(dataRoot: String, helperPath: String, rootfsMode: RootfsMode = .auto, logger: Logger) {
+    public init(dataRoot: String, helperPath: String, rootfsMode: RootfsMode = .auto,
+                idSlotDirectory: String = "/var/lib/warren-idmap", logger: Logger) {
+        self.slotRegistry = IDSlotRegistry(directory: idSlotDirectory)
         self.dataRoot = dataRoot
         self.helperPath = helperPath
         self.rootfsMode = rootfsMode
@@ -85,6 +89,9 @@ public actor NativeDriver: RuntimeDriver {
             throw WarrenError(.invalidArgument, "unknown capability '\(cap)'")
         }
         if rootless { try Self.checkRootlessLimits(spec.limits) }
+        if spec.limits.diskBytes != nil, let why = DiskQuotaSupport.unavailableReason() {
+            throw WarrenError(.unsupported, "--disk cannot be enforced on this host: \(why)")
+        }
         guard spec.network == .none else {
             throw WarrenError(.unsupported, "the native driver offers network 'none' only; network '\(spec.network.rawValue)' needs the docker driver")
         }
@@ -98,12 +105,13 @@ public actor NativeDriver: RuntimeDriver {
                 mounts: spec.mounts, readOnlyRootfs: spec.readOnlyRootfs, capAdd: spec.capAdd,
                 limits: spec.limits, network: spec.network, tty: spec.tty,
                 stdin: spec.stdin, consoleSize: spec.consoleSize,
-                idMap: rootless ? IDMap(hostID: getuid(), size: 1) : try allocateSlot(),
+                idMap: rootless ? IDMap(hostID: getuid(), size: 1) : try allocateSlot(id),
                 cgroupPath: cgroupParent + "/" + id, rootfsMode: rootfsMode, rootless: rootless,
                 facadeRelay: spec.facadeRelay)
             try writeFileAtomically(b.configFile, Array(try WarrenJSON.encoder().encode(config)), mode: 0o600)
         } catch {
             try? removeTree(b.path)
+            releaseSlot(id, idMapOf(id))
             throw WarrenError.wrap(error)
         }
     }
@@ -129,19 +137,24 @@ public actor NativeDriver: RuntimeDriver {
         }
     }
 
-    /// The lowest id slot no existing bundle uses.
-    private func allocateSlot() throws -> IDMap {
-        if idRange == nil { idRange = try SubordinateIDs.loadOrCreate() }
-        let range = idRange!
-        var used = Set<UInt32>()
-        for id in (try? FileManager.default.contentsOfDirectory(atPath: sandboxesDir)) ?? [] {
-            if let data = readFileIfPresent(bundle(id).configFile),
-               let c = try? WarrenJSON.decoder().decode(HelperLaunchConfig.self, from: Data(data)) {
-                used.insert(c.idMap.hostID)
+    /// Claims this host's lowest free id slot for the sandbox (see `IDSlotRegistry`).
+    private func allocateSlot(_ id: String) throws -> IDMap {
+        if idRange == nil {
+            idRange = try SubordinateIDs.loadOrCreate()
+            // Bundles made before the registry held them (or whose claims were lost) claim theirs.
+            for other in (try? FileManager.default.contentsOfDirectory(atPath: sandboxesDir)) ?? [] where other != id {
+                if let map = idMapOf(other), map.size == SubordinateIDs.slotSize {
+                    slotRegistry.adopt(map, in: idRange!, bundlePath: bundle(other).path)
+                }
             }
         }
-        for i in 0..<range.slots where !used.contains(range.slot(i).hostID) { return range.slot(i) }
-        throw WarrenError(.unavailable, "all \(range.slots) sandbox id ranges are in use")
+        return try slotRegistry.claim(in: idRange!, bundlePath: bundle(id).path)
+    }
+
+    /// Gives the sandbox's id slot back once its files are gone.
+    private func releaseSlot(_ id: String, _ map: IDMap?) {
+        guard !rootless, let map, let range = idRange ?? (try? SubordinateIDs.loadOrCreate()) else { return }
+        slotRegistry.release(map, in: range, bundlePath: bundle(id).path)
     }
 
     static func knownCapability(_ name: String) -> Bool {
@@ -200,6 +213,12 @@ public actor NativeDriver: RuntimeDriver {
         return try? WarrenJSON.decoder().decode(HelperState.self, from: Data(data))
     }
 
+    /// The id slot the sandbox's bundle was given, read from its launch config.
+    nonisolated func idMapOf(_ id: String) -> IDMap? {
+        guard let data = readFileIfPresent(bundle(id).configFile) else { return nil }
+        return (try? WarrenJSON.decoder().decode(HelperLaunchConfig.self, from: Data(data)))?.idMap
+    }
+
     nonisolated func recordedExit(_ id: String) -> HelperExit? {
         guard let data = readFileIfPresent(bundle(id).exitFile) else { return nil }
         return try? WarrenJSON.decoder().decode(HelperExit.self, from: Data(data))
@@ -238,9 +257,19 @@ public actor NativeDriver: RuntimeDriver {
             }
         }
         if let e = recordedExit(id) { return DriverExit(exitCode: e.exitCode, reason: e.reason, error: e.error) }
+        // The monitor ended without a record (killed, crashed): nothing of the sandbox may
+        // outlive it, whatever its init made of the monitor's death.
+        killEverything(id, state: nil)
         return DriverExit(exitCode: 137, reason: "lost", error: "the sandbox helper ended without recording an exit")
     }
 
+    /// How long a stop waits, after the grace and the kill, for the monitor to record the
+    /// exit before it is taken for hung and killed too.
+    static let monitorMargin: Duration = .seconds(2)
+
+    /// SIGTERM through the monitor; after `grace`, every process of the sandbox is killed,
+    /// and a monitor that still has not ended (stopped, hung) is killed as well. Returns
+    /// within grace + a few seconds whatever the monitor does.
     public func stop(id: String, grace: Duration) async throws {
         guard let state = helperState(id), helperAlive(state) else { return }
         Glibc.kill(state.helperPID, SIGTERM)
@@ -250,6 +279,14 @@ public actor NativeDriver: RuntimeDriver {
             try await Task.sleep(for: .milliseconds(20))
         }
         killEverything(id, state: state)
+        let margin = ContinuousClock.now + Self.monitorMargin
+        while ContinuousClock.now < margin {
+            if !helperAlive(state) { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        logger.warning("the sandbox's monitor did not end after its sandbox was killed; killing it",
+                       metadata: ["sandbox": "\(id.prefix(12))", "monitor": "\(state.helperPID)"])
+        Glibc.kill(state.helperPID, SIGKILL)
     }
 
     /// Kills every process of the sandbox: the cgroup when there is one, else init
@@ -270,12 +307,14 @@ public actor NativeDriver: RuntimeDriver {
             for _ in 0..<300 where helperAlive(state) { try await Task.sleep(for: .milliseconds(10)) }
             if helperAlive(state) { Glibc.kill(state.helperPID, SIGKILL) }
         }
+        let map = idMapOf(id)
         do {
             try cgroup(id)?.remove()
             try removeTree(bundle(id).path)
         } catch {
             throw WarrenError(.internalError, "removing sandbox \(id): \(error)")
         }
+        releaseSlot(id, map)
     }
 
     public func pruneShared() async {

@@ -65,6 +65,8 @@ public struct DockerHostConfig: Codable, Sendable, Equatable {
     public var LogConfig: DockerLogConfig?
     public var AutoRemove: Bool?
     public var IpcMode: String?
+    /// `{"size": "BYTES"}` caps the writable layer (overlay2 on xfs with pquota only).
+    public var StorageOpt: [String: String]?
 
     public init() {}
 }
