@@ -81,6 +81,19 @@ struct ReconciliationTests {
         #expect(await h.driver.held == ["stray"])
     }
 
+    @Test("a row a crash left 'created' is failed and its driver's leftovers removed")
+    func crashMidCreate() async throws {
+        let h = try Harness()
+        try await seed(h, "halfmade", .created)
+        await h.driver.hold("halfmade")
+        await h.driver.set(status: .created, for: "halfmade")
+        let report = await h.manager.reconcile()
+        #expect(report.lost == ["halfmade"])
+        let row = try #require(try await h.store.sandboxes.get(id: "halfmade"))
+        #expect(row.state == .failed && row.reason == "lost")
+        #expect(await h.driver.calls("remove") == ["halfmade"])
+    }
+
     @Test func rowsOfAnUnknownDriverAreLost() async throws {
         let h = try Harness()
         try await h.store.sandboxes.insert(SandboxInfo(
