@@ -50,6 +50,12 @@ struct DaemonCommand: AsyncParsableCommand {
     @Option(name: .customLong("min-free-space"), help: "Free space the data root keeps; creates are refused below it (default 512m).")
     var minFreeSpace: String?
 
+    @Option(name: .customLong("header-timeout"), help: "Seconds a connection may take to send a request's head (default 15).")
+    var headerTimeout: Double?
+
+    @Option(name: .customLong("idle-timeout"), help: "Seconds a kept-alive connection may sit between requests (default 120).")
+    var idleTimeout: Double?
+
     func run() async throws {
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw CLIFailure("unknown log level '\(logLevel)'", code: 64)
@@ -60,7 +66,7 @@ struct DaemonCommand: AsyncParsableCommand {
         let file = try DaemonConfigFile.load(configFile ?? DaemonConfiguration.defaultConfigFilePath(), required: configFile != nil)
         let insecure = (file.insecureRegistries ?? []) + insecureRegistries
         try DaemonConfigFile.validateRegistries(insecure)
-        let configuration = DaemonConfiguration(
+        var configuration = DaemonConfiguration(
             socketPath: socket ?? file.socket, dataRoot: dataRoot ?? file.dataRoot,
             listen: try listen.map(DaemonConfiguration.HostPort.init(parsing:)),
             tokenFile: tokenFile, defaultDriver: defaultDriver, helperPath: helper, rootfsMode: mode,
@@ -69,6 +75,14 @@ struct DaemonCommand: AsyncParsableCommand {
             allowedMountSources: (file.allowMountSources ?? []) + allowMountSources,
             minimumFreeBytes: try (minFreeSpace ?? file.minFreeSpace).map(ByteSize.parse) ?? StorageFloor.defaultMinimumFreeBytes)
 
+        if let headerTimeout {
+            try InputRules.number(headerTimeout, "--header-timeout", in: 0.1...3600)
+            configuration.connectionLimits.headerTimeout = .milliseconds(Int64(headerTimeout * 1000))
+        }
+        if let idleTimeout {
+            try InputRules.number(idleTimeout, "--idle-timeout", in: 0.1...86_400)
+            configuration.connectionLimits.idleTimeout = .milliseconds(Int64(idleTimeout * 1000))
+        }
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level

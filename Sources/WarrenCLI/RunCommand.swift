@@ -92,6 +92,9 @@ struct RunCommand: AsyncParsableCommand {
         let info: SandboxInfo
         do {
             info = try await warren.createSandbox(spec)
+        } catch let error as WarrenError where error.code == .commandNotFound {
+            // As `docker run`: a command that is not there exits 127.
+            throw CLIFailure(error.message, code: 127)
         } catch {
             throw CLIFailure.beforeRun(error)
         }

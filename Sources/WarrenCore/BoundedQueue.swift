@@ -113,15 +113,17 @@ public final class BoundedQueue<Element: Sendable>: Sendable {
         if gone { action() }
     }
 
-    /// The consumer is gone: the producer's waiting and later sends fail, the queue empties.
+    /// The consumer is gone: the producer's waiting and later sends fail, the queue empties,
+    /// and a `next` still waiting returns nil.
     public func consumerLeft() {
-        let (producer, action) = state.withLock { s in
+        let (producer, consumer, action) = state.withLock { s in
             s.consumerGone = true
             s.buffer.removeAll()
-            defer { s.producer = nil; s.onConsumerLeft = nil }
-            return (s.producer, s.onConsumerLeft)
+            defer { s.producer = nil; s.consumer = nil; s.onConsumerLeft = nil }
+            return (s.producer, s.consumer, s.onConsumerLeft)
         }
         producer?.resume(throwing: CancellationError())
+        consumer?.resume(returning: nil)
         action?()
     }
 

@@ -43,6 +43,10 @@ public struct WarrenError: Error, Codable, Sendable, Equatable, CustomStringConv
         public static let badGateway: Code = "bad_gateway"
         /// The host lacks the storage to do it (the data root is below its free-space floor).
         public static let insufficientStorage: Code = "insufficient_storage"
+        /// The sandbox's command is not in its root file system (`run` exits 127, as Docker's).
+        public static let commandNotFound: Code = "command_not_found"
+        /// A request body over the daemon's limit.
+        public static let payloadTooLarge: Code = "payload_too_large"
         public static let internalError: Code = "internal"
     }
 }
@@ -54,9 +58,10 @@ extension WarrenError {
         case .invalidArgument: 400
         case .unauthorized: 401
         case .forbidden: 403
-        case .notFound: 404
+        case .notFound, .commandNotFound: 404
         case .alreadyExists, .conflict, .invalidState: 409
         case .gone: 410
+        case .payloadTooLarge: 413
         case .unsupported: 501
         case .badGateway: 502
         case .unavailable: 503
@@ -75,6 +80,7 @@ extension WarrenError {
         case 404: .notFound
         case 409: .conflict
         case 410: .gone
+        case 413: .payloadTooLarge
         case 501: .unsupported
         case 502: .badGateway
         case 503: .unavailable

@@ -65,14 +65,14 @@ public enum APIRouter {
         router.get("/v1/info") { _, _ in
             try HTTPBody.json(try await deps.manager.info(dataRoot: deps.dataRoot))
         }
-        router.get("/v1/events") { request, _ in
+        router.get("/v1/events") { request, context in
             let since = try request.uri.queryParameters["since"].map { text -> Int64 in
                 guard let seq = Int64(text), seq >= 0 else {
                     throw WarrenError(.invalidArgument, "since must be a non-negative sequence number")
                 }
                 return seq
             } ?? 0
-            return HTTPBody.ndjson(try await deps.manager.events(since: since, follow: request.flag("follow")))
+            return HTTPBody.ndjson(try await deps.manager.events(since: since, follow: request.flag("follow")), until: context.channel)
         }
         router.get("/metrics") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
@@ -114,7 +114,8 @@ public enum APIRouter {
             try HTTPBody.json(try await manager.usage(context.parameters.require("id")))
         }
         router.get("/v1/sandboxes/{id}/logs") { request, context in
-            HTTPBody.ndjson(try await manager.logs(context.parameters.require("id"), follow: request.flag("follow")))
+            HTTPBody.ndjson(try await manager.logs(context.parameters.require("id"), follow: request.flag("follow")),
+                            until: context.channel)
         }
         router.post("/v1/sandboxes/{id}/exec") { request, context in
             let reference = try context.parameters.require("id")
@@ -136,13 +137,13 @@ public enum APIRouter {
             let session = try await manager.exec(reference, request: exec)
             guard let input else {
                 await session.inputEnded()
-                return HTTPBody.ndjson(session.output)
+                return HTTPBody.ndjson(session.output, until: context.channel)
             }
-            return HTTPBody.interactive(session, input: input)
+            return HTTPBody.interactive(session, input: input, until: context.channel)
         }
         router.post("/v1/sandboxes/{id}/attach") { request, context in
             let session = try await manager.attach(context.parameters.require("id"))
-            return HTTPBody.interactive(session, input: NDJSONRequestLines(request.body))
+            return HTTPBody.interactive(session, input: NDJSONRequestLines(request.body), until: context.channel)
         }
         router.post("/v1/sandboxes/{id}/kill") { request, context in
             let body = try await request.decodeJSON(KillRequest.self, context: context)!

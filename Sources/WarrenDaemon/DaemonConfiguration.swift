@@ -33,6 +33,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var allowedMountSources: [String]
     /// Free space the data root keeps: creates are refused below it.
     public var minimumFreeBytes: Int64
+    /// Timeouts and per-peer caps of both listeners' connections.
+    public var connectionLimits: ConnectionLimits = .standard
 
     public init(socketPath: String? = nil, dataRoot: String? = nil, listen: HostPort? = nil,
                 tokenFile: String? = nil, defaultDriver: String = "native", helperPath: String? = nil,

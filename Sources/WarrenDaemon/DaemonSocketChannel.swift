@@ -23,13 +23,18 @@ struct DaemonSocketChannel: ServerChildChannel, HTTPChannelHandler {
     let responder: HTTPChannelHandler.Responder
     let allowedUIDs: Set<uid_t>
     let facade: FacadeProxy?
+    let limits: ConnectionLimits
+    /// Connections of refused uids, each uid up to `limits.unauthenticatedPerPeer`.
+    let refusedPeers: PeerConnectionCounter
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
             let sync = channel.pipeline.syncOperations
             try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: false,
                                                  withOutboundHeaderValidation: false)
-            try sync.addHandler(PeerCredentialHandler(allowedUIDs: allowedUIDs, logger: logger))
+            let decoder = try sync.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
+            try sync.addHandler(ConnectionGuard(limits: limits, counter: nil), name: ConnectionGuard.name, position: .after(decoder))
+            try sync.addHandler(PeerCredentialHandler(allowedUIDs: allowedUIDs, refusedPeers: refusedPeers, logger: logger))
             if let facade { try sync.addHandler(FacadeServerHandler(proxy: facade, listener: nil, prefix: "/llm")) }
             try sync.addHandler(HTTP1ToHTTPServerCodec(secure: false))
             try sync.addHandler(HTTPConnectionStateHandler(idleTimeout: nil, logger: logger))

@@ -6,9 +6,12 @@ import WarrenCore
 /// The request context of the daemon's routers.
 public struct DaemonRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
+    /// The connection the request came on (streams end when it closes).
+    public let channel: (any Channel)?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
+        self.channel = source.channel
     }
 }
 
@@ -41,12 +44,16 @@ enum HTTPBody {
     ///
     /// An error after the first byte cannot change the status any more; it is sent as a
     /// final `{"error": {code, message}}` line.
-    static func ndjson<S: AsyncSequence & Sendable>(_ sequence: S) -> Response where S.Element: Encodable {
+    ///
+    /// With `until`, the stream ends when that connection closes, even while it waits for
+    /// its next element (a follower of a quiet sandbox whose client left).
+    static func ndjson<S: AsyncSequence & Sendable>(_ sequence: S, until connection: (any Channel)? = nil) -> Response
+    where S.Element: Encodable & Sendable {
         Response(status: .ok, headers: [.contentType: ndjsonType, .cacheControl: "no-cache"],
                  body: ResponseBody { writer in
             let encoder = WarrenJSON.encoder()
             do {
-                for try await element in sequence {
+                for try await element in endingWithConnection(sequence, connection) {
                     try await writer.write(line(try encoder.encode(element)))
                 }
             } catch is CancellationError {
@@ -57,6 +64,26 @@ enum HTTPBody {
             }
             try await writer.finish(nil)
         })
+    }
+
+    /// `sequence`, relayed through a queue that ends when `connection` closes; the relay
+    /// stops iterating `sequence` then, which releases what feeds it.
+    static func endingWithConnection<S: AsyncSequence & Sendable>(_ sequence: S, _ connection: (any Channel)?)
+        -> AsyncThrowingStream<S.Element, any Error> where S.Element: Sendable {
+        let relay = BoundedQueue<S.Element>(capacity: 4)
+        let task = Task {
+            do {
+                for try await element in sequence { try await relay.send(element) }
+                relay.finish()
+            } catch is CancellationError {
+                relay.finish()
+            } catch {
+                relay.finish(throwing: error)
+            }
+        }
+        relay.onConsumerLeft { task.cancel() }
+        connection?.closeFuture.whenComplete { _ in relay.consumerLeft() }
+        return relay.stream()
     }
 
     private static func line(_ data: Data) -> ByteBuffer {
@@ -75,7 +102,7 @@ extension Request {
         do {
             buffer = try await body.collect(upTo: context.maxUploadSize)
         } catch let error as HTTPError where error.status == .contentTooLarge {
-            throw WarrenError(.invalidArgument, "request body is larger than \(context.maxUploadSize) bytes")
+            throw WarrenError(.payloadTooLarge, "request body is larger than \(context.maxUploadSize) bytes")
         }
         if buffer.readableBytes == 0 {
             if optional { return nil }
@@ -94,17 +121,38 @@ extension Request {
         return ["1", "true", "yes"].contains(value.lowercased())
     }
 
-    private static func describe(_ error: any Error) -> String {
+    /// What is wrong with a JSON body, in the client's terms (field paths and JSON kinds,
+    /// never the daemon's type names).
+    static func describe(_ error: any Error) -> String {
+        func at(_ c: DecodingError.Context) -> String {
+            let path = c.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+            return path.isEmpty ? "the body" : "field '\(path)'"
+        }
         switch error {
+        case DecodingError.dataCorrupted(let c) where c.codingPath.isEmpty:
+            return "not valid JSON"
         case DecodingError.dataCorrupted(let c):
-            return c.debugDescription
-        case DecodingError.keyNotFound(let key, _):
-            return "missing field '\(key.stringValue)'"
-        case DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c):
-            let path = c.codingPath.map(\.stringValue).joined(separator: ".")
-            return path.isEmpty ? c.debugDescription : "field '\(path)': \(c.debugDescription)"
+            return "\(at(c)) has an invalid value"
+        case DecodingError.keyNotFound(let key, let c):
+            let parent = at(c)
+            return "missing field '\(key.stringValue)'" + (c.codingPath.isEmpty ? "" : " in \(parent)")
+        case DecodingError.typeMismatch(let type, let c):
+            return "\(at(c)) must be \(jsonKind(type))"
+        case DecodingError.valueNotFound(let type, let c):
+            return "\(at(c)) must be \(jsonKind(type)), not null"
         default:
-            return "\(error)"
+            return "not valid JSON"
+        }
+    }
+
+    /// The JSON kind a Swift type is read from.
+    static func jsonKind(_ type: Any.Type) -> String {
+        let name = String(describing: type)
+        switch type {
+        case is any BinaryInteger.Type, is any BinaryFloatingPoint.Type: return "a number"
+        case is String.Type, is Substring.Type: return "a string"
+        case is Bool.Type: return "a boolean"
+        default: return name.hasPrefix("Array") ? "an array" : "an object"
         }
     }
 }

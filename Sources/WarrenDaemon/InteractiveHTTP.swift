@@ -13,7 +13,7 @@ struct NDJSONRequestLines {
     /// first line, then hands the reader to the response writer.
     private final class Cursor: @unchecked Sendable {
         var iterator: RequestBody.AsyncIterator
-        var pending: [UInt8] = []
+        var framer = NDJSONFramer(maxLine: NDJSONRequestLines.maxLine)
         var finished = false
         init(_ iterator: RequestBody.AsyncIterator) { self.iterator = iterator }
     }
@@ -29,22 +29,10 @@ struct NDJSONRequestLines {
     /// The next non-blank line, or nil at the end of the body.
     func next() async throws -> [UInt8]? {
         while true {
-            if let newline = cursor.pending.firstIndex(of: UInt8(ascii: "\n")) {
-                let line = Array(cursor.pending[..<newline])
-                cursor.pending.removeSubrange(...newline)
-                if line.contains(where: { $0 > 0x20 }) { return line }
-                continue
-            }
-            guard cursor.pending.count <= Self.maxLine else {
-                throw WarrenError(.invalidArgument, "request line longer than \(Self.maxLine) bytes")
-            }
-            if cursor.finished {
-                guard cursor.pending.contains(where: { $0 > 0x20 }) else { return nil }
-                defer { cursor.pending.removeAll() }
-                return cursor.pending
-            }
+            if let line = try cursor.framer.nextLine(atEnd: cursor.finished) { return line }
+            if cursor.finished { return nil }
             if let buffer = try await cursor.iterator.next() {
-                cursor.pending.append(contentsOf: buffer.readableBytesView)
+                cursor.framer.append(buffer.readableBytesView)
             } else {
                 cursor.finished = true
             }
@@ -57,7 +45,7 @@ struct NDJSONRequestLines {
         do {
             return try WarrenJSON.decoder().decode(T.self, from: Data(line))
         } catch {
-            throw WarrenError(.invalidArgument, "malformed \(T.self) line: \(error)")
+            throw WarrenError(.invalidArgument, "malformed request line: \(Request.describe(error))")
         }
     }
 }
@@ -65,7 +53,9 @@ struct NDJSONRequestLines {
 extension HTTPBody {
     /// Streams the session's output while feeding it the client's remaining input lines.
     /// The rest of the input is drained once the output has ended.
-    static func interactive(_ session: InteractiveSession, input: NDJSONRequestLines) -> Response {
+    /// The output ends when `connection` closes, the process keeping on as `exec` and
+    /// `attach` leave it.
+    static func interactive(_ session: InteractiveSession, input: NDJSONRequestLines, until connection: (any Channel)? = nil) -> Response {
         Response(status: .ok, headers: [.contentType: ndjsonType, .cacheControl: "no-cache"],
                  body: ResponseBody { writer in
             let feeder = Task {
@@ -85,7 +75,7 @@ extension HTTPBody {
             }
             let encoder = WarrenJSON.encoder()
             do {
-                for try await chunk in session.output {
+                for try await chunk in endingWithConnection(session.output, connection) {
                     var buffer = ByteBuffer(bytes: try encoder.encode(chunk))
                     buffer.writeInteger(UInt8(ascii: "\n"))
                     try await writer.write(buffer)

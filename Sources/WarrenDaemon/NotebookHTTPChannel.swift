@@ -34,6 +34,9 @@ struct NotebookHTTPChannel: ServerChildChannel, HTTPChannelHandler {
 
     let responder: HTTPChannelHandler.Responder
     let gateway: NotebookGateway
+    let limits: ConnectionLimits
+    /// Connections per TCP address not yet shown to be a user's.
+    let peers: PeerConnectionCounter
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
@@ -64,9 +67,14 @@ struct NotebookHTTPChannel: ServerChildChannel, HTTPChannelHandler {
             // One request at a time per connection: the notebook handler and the router
             // each answer some, and their answers must not interleave.
             pipeline.enablePipelining = true
-            pipeline.enableErrorHandling = false
+            // A request the decoder cannot read (NUL in a header, TLS bytes, a negative
+            // length, a header line past the limit) gets a 400 and the connection closes.
+            pipeline.enableErrorHandling = true
             pipeline.enableResponseHeaderValidation = false
-            let outcome = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: pipeline)
+            let sync = channel.pipeline.syncOperations
+            let outcome = try sync.configureUpgradableHTTPServerPipeline(configuration: pipeline)
+            let decoder = try sync.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
+            try sync.addHandler(ConnectionGuard(limits: limits, counter: peers), name: ConnectionGuard.name, position: .after(decoder))
             return Value(outcome: outcome, channel: channel)
         }
     }
@@ -131,6 +139,10 @@ struct NotebookUpgrader: NIOTypedHTTPServerProtocolUpgrader {
     func upgrade(channel: any Channel, upgradeRequest: HTTPRequestHead) -> EventLoopFuture<UpgradeResult> {
         channel.eventLoop.makeCompletedFuture {
             guard let upstream = attempt.withLockedValue({ $0.upstream }) else { throw NotUpgrading() }
+            // A spliced WebSocket is bytes, not requests: no HTTP timeouts apply to it.
+            if let guardHandler = try? channel.pipeline.syncOperations.handler(type: ConnectionGuard.self) {
+                channel.pipeline.syncOperations.removeHandler(guardHandler, promise: nil)
+            }
             try ByteSplice.join(channel, upstream.channel)
             upstream.reader.value.release()
             return .spliced(channel)

@@ -30,10 +30,20 @@ final class PeerCredentialHandler: ChannelInboundHandler, RemovableChannelHandle
     private var verdict: Verdict = .pending([])
     private let allowedUIDs: Set<uid_t>
     private let logger: Logger
+    /// Connections held by refused uids: past the limit, one is closed unanswered.
+    private let refusedPeers: PeerConnectionCounter?
+    private var refusedPlace: String?
 
-    init(allowedUIDs: Set<uid_t>, logger: Logger) {
+    init(allowedUIDs: Set<uid_t>, refusedPeers: PeerConnectionCounter? = nil, logger: Logger) {
         self.allowedUIDs = allowedUIDs
+        self.refusedPeers = refusedPeers
         self.logger = logger
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if let place = refusedPlace { refusedPeers?.release(place) }
+        refusedPlace = nil
+        context.fireChannelInactive()
     }
 
     // MARK: - Channel events
@@ -89,6 +99,14 @@ final class PeerCredentialHandler: ChannelInboundHandler, RemovableChannelHandle
             for data in held { context.fireChannelRead(data) }
             if !held.isEmpty { context.fireChannelReadComplete() }
         case .success(let cred):
+            if let refusedPeers {
+                guard refusedPeers.admit("uid:\(cred.uid)") else {
+                    verdict = .answered
+                    context.close(promise: nil)
+                    return
+                }
+                refusedPlace = "uid:\(cred.uid)"
+            }
             logger.warning("refused connection from another user", metadata: ["uid": "\(cred.uid)", "pid": "\(cred.pid)"])
             refuse(context: context, message: "uid \(cred.uid) may not use this daemon", now: !held.isEmpty)
         case .failure(let error):

@@ -99,6 +99,7 @@ public actor SandboxManager {
             } else if spec.rootfs != nil {
                 throw WarrenError(.invalidArgument, "driver \(driver.name) runs images: give an IMAGE instead of --rootfs")
             }
+            try await driver.preflight(spec: spec)
             let info = SandboxInfo(id: id, name: spec.name, driver: driver.name, state: .created, spec: spec, createdAt: Date())
             publish(try await store.insert(info))
         } catch {

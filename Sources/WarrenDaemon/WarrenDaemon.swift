@@ -94,10 +94,13 @@ public struct WarrenDaemon: Sendable {
         let logger = self.logger
         let allowed = allowedPeerUIDs ?? [getuid(), geteuid(), 0]
         let facade = manager.facade?.proxy
+        let limits = configuration.connectionLimits
+        let refusedPeers = PeerConnectionCounter(limit: limits.unauthenticatedPerPeer)
         return Application(
             router: APIRouter.build(deps),
             server: HTTPServerBuilder { responder in
-                DaemonSocketChannel(responder: responder, allowedUIDs: allowed, facade: facade)
+                DaemonSocketChannel(responder: responder, allowedUIDs: allowed, facade: facade, limits: limits,
+                                    refusedPeers: refusedPeers)
             },
             configuration: .init(address: .unixDomainSocket(path: path), serverName: "warren/\(warrenVersion)"),
             onServerRunning: { _ in
@@ -134,9 +137,13 @@ public struct WarrenDaemon: Sendable {
         deps.notebookGateway = gateway
         deps.notebookBaseURL = listen.baseURL
         let logger = self.logger
+        let limits = configuration.connectionLimits
+        let peers = PeerConnectionCounter(limit: limits.unauthenticatedPerPeer)
         return Application(
             router: APIRouter.build(deps),
-            server: HTTPServerBuilder { responder in NotebookHTTPChannel(responder: responder, gateway: gateway) },
+            server: HTTPServerBuilder { responder in
+                NotebookHTTPChannel(responder: responder, gateway: gateway, limits: limits, peers: peers)
+            },
             configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "warren/\(warrenVersion)"),
             onServerRunning: { channel in
                 logger.info("listening", metadata: ["address": "\(channel.localAddress?.description ?? "\(listen)")"])

@@ -203,7 +203,23 @@ public actor NativeDriver: RuntimeDriver {
         // The helper failed and exited; reap it so it leaves no zombie.
         _ = try? await runBlocking { ProcessSpawner.waitForExit(pid) }
         let reason = answer.hasPrefix("error ") ? String(answer.dropFirst(6)) : "sandbox helper exited during start"
-        throw WarrenError(.internalError, reason.trimmingCharacters(in: .whitespacesAndNewlines))
+        throw Self.startError(reason.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    /// The error for a start the helper refused, coded by what went wrong: the client's
+    /// mistakes (no such command, no such user) and a full disk are not the daemon's fault.
+    static func startError(_ reason: String) -> WarrenError {
+        if reason.contains("executable file not found") || (reason.hasPrefix("exec ") && reason.contains("No such file or directory")) {
+            return WarrenError(.commandNotFound, reason)
+        }
+        if reason.contains("unable to find user") || reason.contains("unable to find group") || reason.contains("is outside the sandbox's id range")
+            || reason.contains("cannot enter working directory") {
+            return WarrenError(.invalidArgument, reason)
+        }
+        if reason.contains(String(cString: strerror(ENOSPC))) || reason.contains(String(cString: strerror(EDQUOT))) {
+            return WarrenError(.insufficientStorage, reason)
+        }
+        return WarrenError(.internalError, reason)
     }
 
     // MARK: - State

@@ -22,6 +22,10 @@ public protocol RuntimeDriver: Sendable {
     /// Where the driver's images come from.
     var imageSource: DriverImageSource { get }
 
+    /// Checks, before anything is made or recorded, what only the driver can tell about a
+    /// spec (that its command exists in its root file system); throws the error to answer.
+    func preflight(spec: SandboxSpec) async throws
+
     /// Prepares everything a sandbox needs without starting a process. On failure
     /// nothing is left behind.
     func create(id: String, spec: SandboxSpec) async throws
@@ -80,6 +84,8 @@ extension RuntimeDriver {
     }
 
     public func pruneShared() async {}
+
+    public func preflight(spec: SandboxSpec) async throws {}
 }
 
 /// The input side of an attached main process. `detach` ends the attachment; the
