@@ -80,6 +80,7 @@ public struct Monitor {
     private func start(cgroup: SandboxCgroup?) throws -> Started {
         try makeDirectories(bundle.logsDir, mode: 0o700)
         try ExitReservation.reserve(bundle)
+        try raiseFileLimit()
         try makeDirectories(bundle.runDir, mode: 0o755)
         let log = try LogWriter(bundle: bundle, maxBytes: config.limits.logBytes ?? ResourceLimits.defaultLogBytes)
         if let cgroup { try cgroup.create(limits: config.limits) }
@@ -170,6 +171,19 @@ public struct Monitor {
         let state = HelperState(helperPID: getpid(), helperStartTime: processStartTime(getpid()) ?? 0, initPID: pid)
         try writeFileAtomically(bundle.stateFile, Array(try WarrenJSON.encoder().encode(state)))
         return Started(initPID: pid, outputFDs: outputs, log: log, input: input, handoff: handoff)
+    }
+
+    /// A sandbox may be given more open files than the daemon was started with: a root
+    /// monitor raises its own hard limit to the sandbox's first, as the workload (in a
+    /// user namespace) cannot raise it itself.
+    private func raiseFileLimit() throws {
+        guard let wanted = config.limits.openFiles else { return }
+        var current = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &current) == 0, current.rlim_max < rlim_t(wanted) else { return }
+        var raised = rlimit(rlim_cur: current.rlim_cur, rlim_max: rlim_t(wanted))
+        if setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &raised) != 0 {
+            throw SandboxSetupError("--nofile \(wanted) is above the daemon's own limit of \(current.rlim_max) open files, which it may not raise")
+        }
     }
 
     /// Relays the guest's loopback listener, which init sent over `socket`, to the daemon's socket.

@@ -72,9 +72,19 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private var timer: Scheduled<Void>?
     private var started = false
 
-    init(limits: ConnectionLimits, counter: PeerConnectionCounter?) {
+    /// Close after a request the decoder could not read, once the handlers after this one
+    /// have answered it (NIO's error handler writes the 400).
+    private let closeOnParseError: Bool
+
+    init(limits: ConnectionLimits, counter: PeerConnectionCounter?, closeOnParseError: Bool = false) {
         self.limits = limits
         self.counter = counter
+        self.closeOnParseError = closeOnParseError
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.fireErrorCaught(error)
+        if closeOnParseError && error is HTTPParserError { context.close(promise: nil) }
     }
 
     func handlerAdded(context: ChannelHandlerContext) {

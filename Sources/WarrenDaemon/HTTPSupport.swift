@@ -103,6 +103,8 @@ extension Request {
             buffer = try await body.collect(upTo: context.maxUploadSize)
         } catch let error as HTTPError where error.status == .contentTooLarge {
             throw WarrenError(.payloadTooLarge, "request body is larger than \(context.maxUploadSize) bytes")
+        } catch is NIOTooManyBytesError {
+            throw WarrenError(.payloadTooLarge, "request body is larger than \(context.maxUploadSize) bytes")
         }
         if buffer.readableBytes == 0 {
             if optional { return nil }

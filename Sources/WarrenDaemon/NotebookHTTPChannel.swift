@@ -74,7 +74,7 @@ struct NotebookHTTPChannel: ServerChildChannel, HTTPChannelHandler {
             let sync = channel.pipeline.syncOperations
             let outcome = try sync.configureUpgradableHTTPServerPipeline(configuration: pipeline)
             let decoder = try sync.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
-            try sync.addHandler(ConnectionGuard(limits: limits, counter: peers), name: ConnectionGuard.name, position: .after(decoder))
+            try sync.addHandler(ConnectionGuard(limits: limits, counter: peers, closeOnParseError: true), name: ConnectionGuard.name, position: .after(decoder))
             return Value(outcome: outcome, channel: channel)
         }
     }

@@ -40,6 +40,7 @@ public struct WarrenDaemon: Sendable {
         let config = configuration
         // Refuse a bad TCP set-up before touching any state.
         let token = try checkListenerSecurity()
+        Self.raiseFileLimit(logger: logger)
         try Self.makeDirectory(config.dataRoot)
         let store = try WarrenStore(path: config.dataRoot + "/warren.db", logger: logger)
         let images = try self.images ?? ImageStore(dataRoot: config.dataRoot, logger: logger)
@@ -149,6 +150,17 @@ public struct WarrenDaemon: Sendable {
                 logger.info("listening", metadata: ["address": "\(channel.localAddress?.description ?? "\(listen)")"])
             },
             logger: logger)
+    }
+
+    /// Open files up to the hard limit, as container engines do: every connection, log
+    /// reader and sandbox costs descriptors.
+    static func raiseFileLimit(logger: Logger) {
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+        limit.rlim_cur = limit.rlim_max
+        if setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) != 0 {
+            logger.notice("cannot raise the open-file limit", metadata: ["hard": "\(limit.rlim_max)"])
+        }
     }
 
     // MARK: - Files

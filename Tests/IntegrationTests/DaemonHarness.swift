@@ -15,9 +15,13 @@ final class DaemonHarness: @unchecked Sendable {
     var cliEnvironment: [String: String] = [:]
     /// More environment for the daemon (provider keys for the LLM facade).
     let daemonEnvironment: [String: String]
+    /// A cap on the daemon's open files (`prlimit --nofile`), as a small host would have.
+    let fileLimit: Int?
     private(set) var process: Process?
 
-    init(user: UInt32? = nil, daemonArguments: [String] = [], daemonEnvironment: [String: String] = [:]) throws {
+    init(user: UInt32? = nil, daemonArguments: [String] = [], daemonEnvironment: [String: String] = [:],
+         fileLimit: Int? = nil) throws {
+        self.fileLimit = fileLimit
         dir = "/tmp/warren-it-\(UUID().uuidString.prefix(8))"
         socket = dir + "/run/warren.sock"
         dataRoot = dir + "/data"
@@ -42,6 +46,9 @@ final class DaemonHarness: @unchecked Sendable {
             p.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
             p.arguments = ["--reuid=\(user)", "--regid=\(user)", "--clear-groups", "--", BuiltProducts.cli] + daemon
             p.environment = ["PATH": "/usr/bin:/bin", "HOME": dir]
+        } else if let fileLimit {
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/prlimit")
+            p.arguments = ["--nofile=\(fileLimit):\(fileLimit)", "--", BuiltProducts.cli] + daemon
         } else {
             p.executableURL = URL(fileURLWithPath: BuiltProducts.cli)
             p.arguments = daemon

@@ -89,6 +89,7 @@ public actor NativeDriver: RuntimeDriver {
             throw WarrenError(.invalidArgument, "unknown capability '\(cap)'")
         }
         if rootless { try Self.checkRootlessLimits(spec.limits) }
+        try Self.checkOpenFiles(spec.limits)
         if spec.limits.diskBytes != nil, let why = DiskQuotaSupport.unavailableReason() {
             throw WarrenError(.unsupported, "--disk cannot be enforced on this host: \(why)")
         }
@@ -213,7 +214,7 @@ public actor NativeDriver: RuntimeDriver {
             return WarrenError(.commandNotFound, reason)
         }
         if reason.contains("unable to find user") || reason.contains("unable to find group") || reason.contains("is outside the sandbox's id range")
-            || reason.contains("cannot enter working directory") {
+            || reason.contains("cannot enter working directory") || reason.hasPrefix("--nofile") {
             return WarrenError(.invalidArgument, reason)
         }
         if reason.contains(String(cString: strerror(ENOSPC))) || reason.contains(String(cString: strerror(EDQUOT))) {

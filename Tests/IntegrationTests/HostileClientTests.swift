@@ -1,0 +1,194 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import LinuxSupport
+import Testing
+import WarrenCore
+import WarrenTestSupport
+
+/// A careless or hostile API client: no input takes the daemon down, mistakes come back
+/// as the client's, and connections cost the daemon a bounded amount.
+@Suite("Hostile clients against the daemon", .serialized)
+struct HostileClientTests {
+    static func status(_ answer: String) -> Int { Int(answer.split(separator: " ").dropFirst().first ?? "") ?? 0 }
+
+    static func errorBody(_ answer: String) -> WarrenError? {
+        guard let body = answer.components(separatedBy: "\r\n\r\n").last else { return nil }
+        return try? JSONDecoder().decode(WarrenError.self, from: Data(body.utf8))
+    }
+
+    static func rows(_ d: DaemonHarness) throws -> [SandboxInfo] {
+        try WarrenJSON.decoder().decode([SandboxInfo].self, from: Data(try d.cli(["ps", "-a", "--json"]).stdout.utf8))
+    }
+
+    @Test("numbers out of range or not finite are 400s from the API and one-line errors from the CLI; the daemon stays up")
+    func numbersAtTheEdge() throws {
+        let d = try DaemonHarness()
+        defer { d.cleanUp() }
+        let rootfs = try TestRootfs.path()
+        let run = try d.cli(["run", "-d", "--rootfs", rootfs, "--", "/bin/sleep", "1000"])
+        let id = run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let bodies: [(String, String, String)] = [
+            ("POST", "/v1/sandboxes/\(id)/stop", #"{"graceSeconds": 1e306}"#),
+            ("POST", "/v1/sandboxes/\(id)/stop", #"{"graceSeconds": -1}"#),
+            ("POST", "/v1/sandboxes", #"{"rootfs":"\#(rootfs)","command":["true"],"llm":{"providers":["openai"]},"limits":{"timeoutSeconds":1e300}}"#),
+            ("POST", "/v1/sandboxes", #"{"rootfs":"\#(rootfs)","command":["true"],"limits":{"memoryBytes":1e30}}"#),
+            ("POST", "/v1/sandboxes", #"{"rootfs":"\#(rootfs)","command":["true"],"limits":{"cpus":1e308,"pids":-4}}"#),
+            ("POST", "/v1/sandboxes", #"{"rootfs":"\#(rootfs)","command":["true"],"limits":{"openFiles":99999999999}}"#),
+            ("POST", "/v1/sandboxes", #"{"rootfs":"\#(rootfs)","command":["true"],"consoleSize":{"rows":70000,"cols":1}}"#),
+        ]
+        for (method, path, body) in bodies {
+            let answer = try RawConnection.request(unix: d.socket, method, path, body: body)
+            #expect(Self.status(answer) == 400, "\(path) \(body): \(answer.prefix(300))")
+            #expect(Self.errorBody(answer)?.code == .invalidArgument, "\(answer.suffix(300))")
+        }
+        #expect(try d.cli(["version"]).status == 0, "the daemon died")
+        for args in [["stop", "-t", "1e16", id], ["run", "--memory", "1e30", "--rootfs", rootfs, "--", "true"],
+                     ["run", "--fsize", "1e30", "--rootfs", rootfs, "--", "true"], ["run", "--label", "=", "--rootfs", rootfs, "--", "true"],
+                     ["run", "--timeout", "nan", "--rootfs", rootfs, "--", "true"], ["run", "--cpus", "inf", "--rootfs", rootfs, "--", "true"]] {
+            let r = try d.cli(args)
+            #expect(r.status == 1 || r.status == 125 || r.status == 64, "\(args): \(r.status) \(r.stderr)")
+            #expect(r.stderr.split(separator: "\n").count <= 3 && !r.stderr.contains("Fatal error"), "\(args): \(r.stderr)")
+        }
+        #expect(try Self.rows(d).count == 1, "a refused create left a row")
+        #expect(try d.cli(["rm", "-f", id]).status == 0)
+    }
+
+    @Test("mistakes are 4xx with a clear message and leave no row; a missing command exits 127")
+    func mistakes() throws {
+        let d = try DaemonHarness()
+        defer { d.cleanUp() }
+        let rootfs = try TestRootfs.path()
+        let missing = try d.cli(["run", "--rm", "--rootfs", rootfs, "--", "/no/such/program"])
+        #expect(missing.status == 127 && missing.stderr.contains("/no/such/program"), "\(missing.status) \(missing.stderr)")
+        let notInPath = try d.cli(["run", "--rm", "--rootfs", rootfs, "--", "nosuchcommand"])
+        #expect(notInPath.status == 127 && notInPath.stderr.contains("executable file not found in $PATH"), "\(notInPath.stderr)")
+        let cases: [(String, Int, String)] = [
+            (#"{"rootfs":"\#(rootfs)","command":["/no/such"]}"#, 404, "/no/such"),
+            (#"{"rootfs":"\#(rootfs)","command":["true"],"user":"nobodyhere"}"#, 400, "unable to find user nobodyhere"),
+            (#"{"rootfs":"\#(rootfs)","command":["true"],"env":["A=b\u0000c"]}"#, 400, "NUL"),
+            (#"{"rootfs":"\#(rootfs)","command":["/bin/echo","a\u0000b"]}"#, 400, "NUL"),
+            (#"{"rootfs":"\#(rootfs)","command":["true"],"name":"a\u0000b"}"#, 400, "invalid name"),
+            (#"{"rootfs":"\#(rootfs)","command":["true"],"hostname":"evil\n127.0.0.1 bank"}"#, 400, "hostname"),
+            (#"{"rootfs":"\#(rootfs)","command":"true"}"#, 400, "field 'command' must be an array"),
+            (#"{"rootfs":"\#(rootfs)","command":["true"],"network":"host"}"#, 400, "field 'network' has an invalid value"),
+        ]
+        for (body, status, text) in cases {
+            let answer = try RawConnection.request(unix: d.socket, "POST", "/v1/sandboxes", body: body)
+            #expect(Self.status(answer) == status, "\(body): \(answer.prefix(300))")
+            let message = Self.errorBody(answer)?.message ?? ""
+            #expect(message.contains(text) && !message.contains("Swift.") && !message.contains("SandboxSpec"), "\(body): \(message)")
+        }
+        let big = String(repeating: "x", count: 3 << 20)
+        let tooLarge = try RawConnection.request(unix: d.socket, "POST", "/v1/sandboxes", body: #"{"command":["\#(big)"]}"#)
+        #expect(Self.status(tooLarge) == 413 && Self.errorBody(tooLarge)?.code == .payloadTooLarge, "\(tooLarge.prefix(300))")
+        let tooLargeMessage = Self.errorBody(tooLarge)?.message ?? "Swift"
+        #expect(!tooLargeMessage.contains("Swift"), "\(tooLargeMessage)")
+        #expect(try Self.rows(d).isEmpty, "a refused create left a row")
+    }
+
+    @Test("the TCP listener answers unreadable requests with 400 and closes them")
+    func malformedRequests() throws {
+        let port = freeLocalPort()
+        let d = try DaemonHarness(daemonArguments: ["--listen", "127.0.0.1:\(port)"])
+        defer { d.cleanUp() }
+        let requests: [[UInt8]] = [
+            Array("GET /v1/version HTTP/1.1\r\nHost: a\u{0}b\r\n\r\n".utf8),
+            [0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03] + [UInt8](repeating: 0, count: 64),
+            Array("POST /v1/sandboxes HTTP/1.1\r\nHost: a\r\nContent-Length: -5\r\n\r\n".utf8),
+            Array(("GET /v1/version HTTP/1.1\r\nX-Long: " + String(repeating: "a", count: 1 << 20) + "\r\n\r\n").utf8),
+        ]
+        for bytes in requests {
+            let c = try RawConnection(port: port)
+            try? c.send(bytes)
+            let (text, closed) = c.receiveAll()
+            #expect(text.hasPrefix("HTTP/1.1 400") && closed, "\(String(bytes.prefix(40).map { Character(UnicodeScalar($0)) })): \(text.prefix(80)) closed \(closed)")
+        }
+        #expect(try d.cli(["version"]).status == 0)
+    }
+
+    @Test("silent and idle connections are closed; 300 from one peer cannot starve a 256-descriptor daemon")
+    func connectionsAreBounded() async throws {
+        let port = freeLocalPort()
+        let d = try DaemonHarness(daemonArguments: ["--listen", "127.0.0.1:\(port)", "--header-timeout", "2", "--idle-timeout", "3"],
+                                  fileLimit: 256)
+        defer { d.cleanUp() }
+        let pid = try #require(d.process?.processIdentifier)
+        let baseline = openDescriptors(pid)
+        var held: [RawConnection] = []
+        for _ in 0..<300 { if let c = try? RawConnection(port: port) { held.append(c) } }
+        // Root's CLI on the socket is served while they are open.
+        let ps = try await d.run(["ps"])
+        #expect(ps.status == 0, "\(ps.stderr)")
+        #expect(openDescriptors(pid) < baseline + 100, "the daemon holds \(openDescriptors(pid)) descriptors")
+        // Silent connections are closed once their header timeout passes.
+        try await Task.sleep(for: .seconds(4))
+        #expect(openDescriptors(pid) <= baseline + 4, "\(openDescriptors(pid)) open, \(baseline) before")
+        held.removeAll()
+        // A kept-alive connection is closed after the idle timeout; a follower is not.
+        let keep = try RawConnection(port: port)
+        try keep.send("GET /v1/version HTTP/1.1\r\nHost: a\r\n\r\n")
+        #expect(String(decoding: keep.receive() ?? [], as: UTF8.self).hasPrefix("HTTP/1.1 200"))
+        let follower = try RawConnection(port: port)
+        try follower.send("GET /v1/events?follow=1 HTTP/1.1\r\nHost: a\r\n\r\n")
+        #expect(String(decoding: follower.receive() ?? [], as: UTF8.self).hasPrefix("HTTP/1.1 200"))
+        try await Task.sleep(for: .seconds(5))
+        keep.setTimeout(1)
+        #expect(keep.receive() == [], "an idle connection was kept")
+        let run = try await d.run(["run", "--rm", "--rootfs", try TestRootfs.path(), "--", "true"])
+        #expect(run.status == 0, "\(run.stderr)")
+        follower.setTimeout(3)
+        #expect((follower.receive() ?? []).count > 0, "the follower was cut off")
+    }
+
+    @Test("abandoned log and event followers release everything they held")
+    func abandonedFollowers() async throws {
+        let d = try DaemonHarness()
+        defer { d.cleanUp() }
+        let run = try await d.run(["run", "-d", "--rootfs", try TestRootfs.path(), "--", "/bin/sh", "-c", "echo hi; sleep 1000"])
+        let id = run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let pid = try #require(d.process?.processIdentifier)
+        _ = try await d.run(["ps"])
+        let baseline = openDescriptors(pid)
+        var followers: [RawConnection] = []
+        for i in 0..<100 {
+            let c = try RawConnection(unix: d.socket)
+            let target = i % 2 == 0 ? "/v1/events?follow=1" : "/v1/sandboxes/\(id)/logs?follow=1"
+            try c.send("GET \(target) HTTP/1.1\r\nHost: a\r\n\r\n")
+            #expect(String(decoding: c.receive() ?? [], as: UTF8.self).hasPrefix("HTTP/1.1 200"))
+            followers.append(c)
+        }
+        #expect(openDescriptors(pid) >= baseline + 100)
+        followers.removeAll()
+        var now = openDescriptors(pid)
+        for _ in 0..<50 where now > baseline + 2 {
+            try await Task.sleep(for: .milliseconds(100))
+            now = openDescriptors(pid)
+        }
+        #expect(now <= baseline + 2, "\(now) descriptors open, \(baseline) before the followers")
+        _ = try await d.run(["rm", "-f", id])
+    }
+
+    @Test("16 MiB of blank lines on an exec's input are skipped, and the line after them arrives")
+    func execInputFraming() throws {
+        let d = try DaemonHarness()
+        defer { d.cleanUp() }
+        let run = try d.cli(["run", "-d", "--rootfs", try TestRootfs.path(), "--", "/bin/sleep", "1000"])
+        let id = run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let c = try RawConnection(unix: d.socket)
+        c.setTimeout(60)
+        let first = #"{"command":["/bin/cat"],"stdin":true}"# + "\n"
+        let last = #"{"stdin":"\#(Data("after the blanks\n".utf8).base64EncodedString())"}"# + "\n" + #"{"eof":true}"# + "\n"
+        let blanks = [UInt8](repeating: UInt8(ascii: "\n"), count: 16 << 20)
+        let body = Array(first.utf8) + blanks + Array(last.utf8)
+        try c.send("POST /v1/sandboxes/\(id)/exec HTTP/1.1\r\nHost: a\r\nContent-Type: application/x-ndjson\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n")
+        try c.send(body)
+        let answer = c.receiveAll().text
+        let chunks = RawConnection.bodyLines(answer, as: OutputChunk.self, decoder: WarrenJSON.decoder())
+        let out = chunks.filter { $0.stream == "stdout" }.map { String(decoding: $0.bytes, as: UTF8.self) }.joined()
+        #expect(out == "after the blanks\n", "\(answer.prefix(400))")
+        #expect(chunks.last?.exitCode == 0)
+        _ = try d.cli(["rm", "-f", id])
+    }
+}
