@@ -87,10 +87,15 @@ struct ImageCommand: AsyncParsableCommand {
         @Option(help: "Name the imported image (for an archive of one image).") var tag: String?
         @Option(help: "os/arch[/variant] to take from a multi-platform index (default: this host's).") var platform: String?
         @Flag(help: "Print JSON.") var json = false
-        @Argument(help: "Path on the daemon's host.") var path: String
+        @Argument(help: "An OCI layout directory or tar, or a docker save tar; read by this command and sent to the daemon.") var path: String
         func run() async throws {
             let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
-            let changes = try await client.client().importImage(path: absolute, tag: tag, platform: platform)
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: absolute, isDirectory: &isDirectory) else {
+                throw WarrenError(.invalidArgument, "\(path) does not exist")
+            }
+            let archive = try isDirectory.boolValue ? ImageArchives.directory(absolute) : ImageArchives.file(absolute)
+            let changes = try await client.client().importImage(archive: archive, tag: tag, platform: platform)
             if json { return try Output.json(changes) }
             changes.lines.forEach(Output.line)
         }
@@ -100,10 +105,11 @@ struct ImageCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Write an image as an OCI layout directory.")
         @OptionGroup var client: ClientOptions
         @Argument(help: "Image reference or id.") var image: String
-        @Argument(help: "Directory to create, on the daemon's host.") var path: String
+        @Argument(help: "Directory to create (or an empty one), written by this command.") var path: String
         func run() async throws {
             let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
-            try await client.client().exportImage(image, to: absolute).lines.forEach(Output.line)
+            try await ImageArchives.extract(try await client.client().exportImage(image), into: absolute)
+            Output.line("Exported to \(absolute)")
         }
     }
 

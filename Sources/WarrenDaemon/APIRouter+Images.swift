@@ -11,13 +11,6 @@ extension APIRouter {
             let store = try manager.imageStore()
             return try HTTPBody.json(try await store.images().map(\.summary))
         }
-        router.post("/v1/images/import") { request, context in
-            let body = try await request.decodeJSON(ImageImportRequest.self, context: context)!
-            let store = try manager.imageStore()
-            let platform = try body.platform.map(Platform.init(parsing:)) ?? .host
-            let tags = try await uncancellable { try await store.importImage(path: body.path, tag: body.tag, platform: platform) }
-            return try HTTPBody.json(ImageChanges(tags: tags, lines: tags.map { "Loaded image: \($0)" }))
-        }
         router.post("/v1/images/pull") { request, context in
             let body = try await request.decodeJSON(ImagePullRequest.self, context: context)!
             let store = try manager.imageStore()
@@ -60,12 +53,7 @@ extension APIRouter {
             let lines = try await uncancellable { try await store.remove(ref, force: force) { try await manager.imagesInUse() } }
             return try HTTPBody.json(ImageChanges(lines: lines))
         }
-        router.post("/v1/images/{ref}/export") { request, context in
-            let body = try await request.decodeJSON(ImageExportRequest.self, context: context)!
-            let store = try manager.imageStore()
-            try await store.export(try context.imageReference(), to: body.path)
-            return try HTTPBody.json(ImageChanges(lines: ["Exported to \(body.path)"]))
-        }
+        addImageTransferRoutes(to: router, deps)
     }
 }
 

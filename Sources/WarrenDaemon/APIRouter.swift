@@ -23,6 +23,9 @@ public enum APIRouter {
         public var notebookGateway: NotebookGateway?
         /// The TCP listener's `http://HOST:PORT`, which notebook links point at.
         public var notebookBaseURL: String?
+        /// Whether requests may name host paths (image import and export): on the Unix
+        /// socket, within the peer's own permissions; never over TCP.
+        public var acceptsHostPaths = true
 
         public init(manager: SandboxManager, metrics: DaemonMetrics, dataRoot: String, bearerToken: String? = nil,
                     registry: RegistryClient? = nil, registryConfigPath: String? = nil) {

@@ -137,6 +137,7 @@ public struct WarrenDaemon: Sendable {
                                           bearerToken: token, registry: registry, registryConfigPath: configuration.registryConfigPath)
         deps.notebookGateway = gateway
         deps.notebookBaseURL = listen.baseURL
+        deps.acceptsHostPaths = false
         let logger = self.logger
         let limits = configuration.connectionLimits
         let peers = PeerConnectionCounter(limit: limits.unauthenticatedPerPeer)

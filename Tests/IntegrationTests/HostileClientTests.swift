@@ -191,4 +191,33 @@ struct HostileClientTests {
         #expect(chunks.last?.exitCode == 0)
         _ = try d.cli(["rm", "-f", id])
     }
+
+    @Test("over TCP host paths are refused and archives stream both ways; skopeo reads the export")
+    func imagesOverTCP() throws {
+        let port = freeLocalPort()
+        let token = "t-" + String(repeating: "x", count: 30)
+        let tokenFile = NSTemporaryDirectory() + "warren-token-\(UUID().uuidString.prefix(8))"
+        try token.write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        defer { unlink(tokenFile) }
+        let d = try DaemonHarness(daemonArguments: ["--listen", "127.0.0.1:\(port)", "--token-file", tokenFile])
+        defer { d.cleanUp() }
+        let layout = try ImageCLITests.umociLayout(in: d.dir)
+        func tcp(_ method: String, _ path: String, _ body: String) throws -> String {
+            let c = try RawConnection(port: port)
+            try c.send("\(method) \(path) HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer \(token)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)")
+            return c.receiveAll().text
+        }
+        let importByPath = try tcp("POST", "/v1/images/import", #"{"path":"\#(layout)","tag":"x:1"}"#)
+        #expect(Self.status(importByPath) == 403 && importByPath.contains("not accepted over TCP"), "\(importByPath.prefix(300))")
+        d.cliEnvironment = ["WARREN_HOST": "http://127.0.0.1:\(port)", "WARREN_TOKEN": token]
+        let imported = try d.cli(["image", "import", "--tag", "agent:tcp", layout])
+        #expect(imported.status == 0 && imported.stdout.contains("agent:tcp"), "\(imported.stderr)")
+        let exportByPath = try tcp("POST", "/v1/images/agent:tcp/export", #"{"path":"/tmp/warren-should-not-exist"}"#)
+        #expect(Self.status(exportByPath) == 403, "\(exportByPath.prefix(300))")
+        #expect(!FileManager.default.fileExists(atPath: "/tmp/warren-should-not-exist"))
+        let exported = try d.cli(["image", "export", "agent:tcp", d.dir + "/out"])
+        #expect(exported.status == 0, "\(exported.stderr)")
+        let raw = try TestRootfs.run("/usr/bin/skopeo", ["inspect", "--raw", "oci:\(d.dir)/out:docker.io/library/agent:tcp"])
+        #expect(raw.contains("\"layers\""), "\(raw)")
+    }
 }
