@@ -7,6 +7,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,8 +61,18 @@ int warren_listen_loopback_in_netns(const char *netns_path, uint16_t port) {
     return job.fd;
 }
 
-struct relay { int listen_fd; int dir_fd; char name[256]; };
-struct relay_pair { int client; int upstream; };
+/* Connections one relay carries at once: a sandbox cannot hold more of the daemon's
+ * descriptors (or of its monitor's threads) than this. Further ones are closed. */
+#define WARREN_RELAY_MAX_CONNECTIONS 256
+
+/* Shared by a relay's accept loop and its connections; freed by the last of them. */
+struct relay_count { atomic_int active; atomic_int refs; };
+struct relay { int listen_fd; int dir_fd; char name[256]; struct relay_count *count; };
+struct relay_pair { int client; int upstream; struct relay_count *count; };
+
+static void relay_count_release(struct relay_count *count) {
+    if (atomic_fetch_sub(&count->refs, 1) == 1) free(count);
+}
 
 static int write_all(int fd, const char *buffer, ssize_t count) {
     while (count > 0) {
@@ -100,6 +111,8 @@ static void *relay_connection(void *arg) {
     }
     close(pair.client);
     close(pair.upstream);
+    atomic_fetch_sub(&pair.count->active, 1);
+    relay_count_release(pair.count);
     return NULL;
 }
 
@@ -127,6 +140,7 @@ static void *relay_accept_loop(void *arg) {
             }
             break;  // shut down (warren_relay_stop) or the listener is gone
         }
+        if (atomic_load(&relay->count->active) >= WARREN_RELAY_MAX_CONNECTIONS) { close(client); continue; }
         int one = 1;
         setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         int upstream = connect_relay_target(relay);
@@ -134,14 +148,19 @@ static void *relay_accept_loop(void *arg) {
         struct relay_pair *pair = malloc(sizeof *pair);
         pthread_t thread;
         if (pair == NULL) { close(client); close(upstream); continue; }
-        pair->client = client; pair->upstream = upstream;
+        pair->client = client; pair->upstream = upstream; pair->count = relay->count;
+        atomic_fetch_add(&relay->count->active, 1);
+        atomic_fetch_add(&relay->count->refs, 1);
         if (pthread_create(&thread, &attributes, relay_connection, pair) != 0) {
+            atomic_fetch_sub(&relay->count->active, 1);
+            relay_count_release(relay->count);
             free(pair); close(client); close(upstream);
         }
     }
     pthread_attr_destroy(&attributes);
     close(relay->listen_fd);
     close(relay->dir_fd);
+    relay_count_release(relay->count);
     free(relay);
     return NULL;
 }
@@ -150,8 +169,12 @@ int warren_relay_start(int listen_fd, const char *directory, const char *name) {
     if (strlen(name) >= sizeof(((struct relay *)0)->name)) { errno = ENAMETOOLONG; return -1; }
     struct relay *relay = calloc(1, sizeof *relay);
     if (relay == NULL) return -1;
+    relay->count = calloc(1, sizeof *relay->count);
+    if (relay->count == NULL) { free(relay); return -1; }
+    atomic_init(&relay->count->active, 0);
+    atomic_init(&relay->count->refs, 1);
     relay->dir_fd = open(directory, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (relay->dir_fd < 0) { int saved = errno; free(relay); errno = saved; return -1; }
+    if (relay->dir_fd < 0) { int saved = errno; free(relay->count); free(relay); errno = saved; return -1; }
     relay->listen_fd = listen_fd;
     strcpy(relay->name, name);
     pthread_attr_t attributes;
@@ -160,7 +183,7 @@ int warren_relay_start(int listen_fd, const char *directory, const char *name) {
     pthread_t thread;
     int rc = pthread_create(&thread, &attributes, relay_accept_loop, relay);
     pthread_attr_destroy(&attributes);
-    if (rc != 0) { close(relay->dir_fd); free(relay); errno = rc; return -1; }
+    if (rc != 0) { close(relay->dir_fd); free(relay->count); free(relay); errno = rc; return -1; }
     return 0;
 }
 

@@ -17,6 +17,18 @@ public struct LLMAccess: Codable, Sendable, Equatable {
         self.budgetRequests = budgetRequests; self.requestsPerMinute = requestsPerMinute
     }
 
+    enum CodingKeys: String, CodingKey { case providers, models, budgetTokens, budgetRequests, requestsPerMinute }
+
+    /// `providers` is required; the rest may be left out (`models` then allows every model).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        providers = try c.decode([String].self, forKey: .providers)
+        models = try c.decodeIfPresent([String].self, forKey: .models) ?? []
+        budgetTokens = try c.decodeIfPresent(Int64.self, forKey: .budgetTokens)
+        budgetRequests = try c.decodeIfPresent(Int64.self, forKey: .budgetRequests)
+        requestsPerMinute = try c.decodeIfPresent(Int.self, forKey: .requestsPerMinute)
+    }
+
     /// The guest loopback port the facade answers on inside a sandbox.
     public static let guestPort: UInt16 = 9400
 }

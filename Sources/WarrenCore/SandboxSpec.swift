@@ -119,6 +119,17 @@ public struct MountSpec: Codable, Sendable, Equatable {
         self.managed = managed ? true : nil
     }
 
+    enum CodingKeys: String, CodingKey { case source, destination, readOnly, managed }
+
+    /// `readOnly` may be left out (read-write).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        source = try c.decode(String.self, forKey: .source)
+        destination = try c.decode(String.self, forKey: .destination)
+        readOnly = try c.decodeIfPresent(Bool.self, forKey: .readOnly) ?? false
+        managed = try c.decodeIfPresent(Bool.self, forKey: .managed)
+    }
+
     /// Parses the CLI form `SRC:DST[:ro|rw]`.
     public static func parse(_ text: String) throws -> MountSpec {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)

@@ -70,7 +70,24 @@ enum HTTPBody {
     /// stops iterating `sequence` then, which releases what feeds it.
     static func endingWithConnection<S: AsyncSequence & Sendable>(_ sequence: S, _ connection: (any Channel)?)
         -> AsyncThrowingStream<S.Element, any Error> where S.Element: Sendable {
-        let relay = BoundedQueue<S.Element>(capacity: 4)
+        StreamRelay(sequence, until: connection).stream
+    }
+
+    private static func line(_ data: Data) -> ByteBuffer {
+        var buffer = ByteBuffer(bytes: data)
+        buffer.writeInteger(UInt8(ascii: "\n"))
+        return buffer
+    }
+}
+
+/// A stream relayed through a small queue: it ends when the connection closes or `stop`
+/// is called, and the source stops being read then.
+struct StreamRelay<Element: Sendable>: Sendable {
+    let stream: AsyncThrowingStream<Element, any Error>
+    private let queue: BoundedQueue<Element>
+
+    init<S: AsyncSequence & Sendable>(_ sequence: S, until connection: (any Channel)?) where S.Element == Element {
+        let relay = BoundedQueue<Element>(capacity: 4)
         let task = Task {
             do {
                 for try await element in sequence { try await relay.send(element) }
@@ -83,14 +100,12 @@ enum HTTPBody {
         }
         relay.onConsumerLeft { task.cancel() }
         connection?.closeFuture.whenComplete { _ in relay.consumerLeft() }
-        return relay.stream()
+        queue = relay
+        stream = relay.stream()
     }
 
-    private static func line(_ data: Data) -> ByteBuffer {
-        var buffer = ByteBuffer(bytes: data)
-        buffer.writeInteger(UInt8(ascii: "\n"))
-        return buffer
-    }
+    /// Ends the stream now (whatever is still queued is dropped).
+    func stop() { queue.consumerLeft() }
 }
 
 // MARK: - Requests

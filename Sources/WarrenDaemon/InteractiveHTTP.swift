@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import NIOConcurrencyHelpers
 import NIOCore
 import WarrenCore
 
@@ -58,6 +59,8 @@ extension HTTPBody {
     static func interactive(_ session: InteractiveSession, input: NDJSONRequestLines, until connection: (any Channel)? = nil) -> Response {
         Response(status: .ok, headers: [.contentType: ndjsonType, .cacheControl: "no-cache"],
                  body: ResponseBody { writer in
+            let output = StreamRelay(session.output, until: connection)
+            let refused = NIOLockedValueBox<WarrenError?>(nil)
             let feeder = Task {
                 var accepting = true
                 do {
@@ -65,21 +68,32 @@ extension HTTPBody {
                         // Once the process cannot take input any more (it exited), the
                         // rest of the body is still read, so the connection stays usable.
                         guard accepting else { continue }
-                        do { try await session.send(message) } catch { accepting = false }
+                        do {
+                            try await session.send(message)
+                        } catch let error as WarrenError where error.code == .invalidArgument {
+                            throw error  // a signal that may not be sent: the client's mistake
+                        } catch {
+                            accepting = false
+                        }
                     }
+                } catch let error as WarrenError {
+                    // A line that is not input: the exchange ends with that error, the
+                    // process keeps running (attach) or is left to end (exec).
+                    refused.withLockedValue { $0 = error }
+                    output.stop()
                 } catch {
-                    // A malformed line or a client gone away: the output side reports how
-                    // the process ended.
+                    // A client gone away: the output side reports how the process ended.
                 }
                 await session.inputEnded()
             }
             let encoder = WarrenJSON.encoder()
             do {
-                for try await chunk in endingWithConnection(session.output, connection) {
+                for try await chunk in output.stream {
                     var buffer = ByteBuffer(bytes: try encoder.encode(chunk))
                     buffer.writeInteger(UInt8(ascii: "\n"))
                     try await writer.write(buffer)
                 }
+                if let error = refused.withLockedValue({ $0 }) { throw error }
             } catch is CancellationError {
             } catch {
                 var buffer = ByteBuffer(bytes: try encoder.encode(StreamErrorLine(error: .wrap(error))))

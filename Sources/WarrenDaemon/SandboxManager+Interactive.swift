@@ -34,7 +34,10 @@ extension SandboxManager {
                 if let bytes = message.stdinBytes, takesInput { try await session.writeStdin(bytes) }
                 if message.eof == true, takesInput { try await session.closeStdin() }
                 if let size = message.resize { try await session.resize(size.rows, size.cols) }
-                if let signal = message.signal { try await session.signal(signal) }
+                if let signal = message.signal {
+                    try SandboxSignals.validate(signal)
+                    try await session.signal(signal)
+                }
             },
             inputEnded: { if takesInput { try? await session.closeStdin() } })
     }
@@ -57,7 +60,10 @@ extension SandboxManager {
                 if let bytes = message.stdinBytes { try await session.writeStdin(bytes) }
                 if message.eof == true { try await session.closeStdin() }
                 if let size = message.resize { try await session.resize(size.rows, size.cols) }
-                if let signal = message.signal { try await driver.kill(id: id, signal: signal) }
+                if let signal = message.signal {
+                    try SandboxSignals.validate(signal)
+                    try await driver.kill(id: id, signal: signal)
+                }
             },
             inputEnded: { await session.detach() })
     }

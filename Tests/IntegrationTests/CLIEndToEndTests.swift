@@ -77,8 +77,11 @@ struct CLIEndToEndTests {
     func daemonCrashReadoption() throws {
         let d = try DaemonHarness()
         defer { d.cleanUp() }
-        let run = try d.cli(["run", "-d", "--name", "survivor", "--rootfs", try TestRootfs.path(), "--",
-                             "/bin/sh", "-c", "sleep 5; echo after-crash; exit 9"])
+        // The workload waits for the test's word, not for a time that load could outlast.
+        let gate = d.dir + "/gate"
+        try FileManager.default.createDirectory(atPath: gate, withIntermediateDirectories: true)
+        let run = try d.cli(["run", "-d", "--name", "survivor", "--mount", gate + ":/gate:ro", "--rootfs", try TestRootfs.path(), "--",
+                             "/bin/sh", "-c", "until [ -e /gate/go ]; do sleep 0.05; done; echo after-crash; exit 9"])
         #expect(run.status == 0, "\(run.stderr)")
         // The helper must hold none of the daemon's sockets, or a crashed daemon's
         // socket would keep accepting connections nobody serves.
@@ -93,6 +96,7 @@ struct CLIEndToEndTests {
         try d.start()
         let info = try WarrenJSON.decoder().decode(SandboxInfo.self, from: Data(try d.cli(["inspect", "survivor"]).stdout.utf8))
         #expect(info.state == .running, "re-adopted sandbox should still run: \(info)")
+        _ = FileManager.default.createFile(atPath: gate + "/go", contents: nil)
         let logs = try d.cli(["logs", "-f", "survivor"])
         #expect(logs.stdout == "after-crash\n")
         var final = info

@@ -184,4 +184,30 @@ struct DockerDriverTests {
         // the missing image is found missing by the driver, and its sandbox is failed.
         #expect(ps.lowercased().components(separatedBy: "failed").count - 1 == 1, "\(ps)")
     }
+
+    @Test("binds: refused to a root workload (Docker maps no ids), a non-root one writes as itself; --disk refused where Docker cannot cap")
+    func bindsAndDisk() async throws {
+        let (d, owner) = try await Self.daemon()
+        defer { TestDocker.removeLabelled(owner); d.cleanUp() }
+        let image = try await TestDocker.testImage()
+        let work = d.dir + "/work"
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        chown(work, 1000, 1000)
+        let asRoot = try await d.run(["run", "--rm", "--driver", "docker", "--mount", work + ":/work", image, "--", "touch", "/work/x"])
+        #expect(asRoot.status == 125 && asRoot.stderr.contains("Docker maps no user ids"), "\(asRoot.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: work + "/x"))
+        let asUser = try await d.run(["run", "--rm", "--driver", "docker", "-u", "1000:1000", "--mount", work + ":/work", image, "--",
+                                      "/bin/sh", "-c", "echo hi > /work/made && chmod 4755 /work/made"])
+        #expect(asUser.status == 0, "\(asUser.stderr)")
+        var st = stat()
+        #expect(stat(work + "/made", &st) == 0 && st.st_uid == 1000, "owned by \(st.st_uid)")
+        let protected = try await d.run(["run", "--rm", "--driver", "docker", "-u", "1000:1000", "--mount", "/var/run/docker.sock:/s", image, "--", "true"])
+        #expect(protected.status == 125 && protected.stderr.contains("is refused: it exposes"), "\(protected.stderr)")
+        let disk = try await d.run(["run", "--rm", "--driver", "docker", "--disk", "64m", image, "--", "true"])
+        let info = try await d.run(["info", "--json"]).stdout
+        if info.contains("\"disk_quota\"") && info.contains("Docker caps a container's writable layer only") {
+            #expect(disk.status == 125 && disk.stderr.contains("--disk cannot be enforced"), "\(disk.stderr)")
+        }
+        #expect(try await d.run(["ps", "-a", "-q"]).stdout.isEmpty, "a refused create left a row")
+    }
 }

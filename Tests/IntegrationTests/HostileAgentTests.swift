@@ -170,4 +170,27 @@ struct HostileAgentTests {
         try d.start()
         #expect(!dirs.contains { access($0, F_OK) == 0 }, "reconciliation left \(dirs)")
     }
+
+    @Test("a sandbox flooding its facade port holds at most 256 of the daemon's descriptors")
+    func facadeConnectionFlood() async throws {
+        let d = try DaemonHarness(daemonEnvironment: ["OPENAI_API_KEY": "sk-flood", "WARREN_OPENAI_BASE_URL": "http://127.0.0.1:9"])
+        defer { d.cleanUp() }
+        let pid = try #require(d.process?.processIdentifier)
+        _ = try await d.run(["ps"])
+        let baseline = openDescriptors(pid)
+        let run = try await d.run(["run", "-d", "--llm", "openai", "--rootfs", try TestRootfs.path(), "--",
+                                   "/bin/warren-probe", "flood", "\(LLMAccess.guestPort)", "1000"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let id = run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        for _ in 0..<200 where !(try await d.run(["logs", id]).stdout.contains("connected")) {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(try await d.run(["logs", id]).stdout.contains("connected"))
+        try await Task.sleep(for: .milliseconds(500))
+        let held = openDescriptors(pid) - baseline
+        #expect(held <= 256 + 16, "the daemon holds \(held) more descriptors for one sandbox")
+        // The facade still answers others, and the daemon everyone.
+        #expect(try await d.run(["ps"]).status == 0)
+        _ = try await d.run(["rm", "-f", id])
+    }
 }

@@ -179,13 +179,20 @@ struct NativeDriverLifecycleTests {
         let f = DriverFixture()
         defer { f.cleanUp() }
         let id = SandboxID.generate()
-        try await f.driver.create(id: id, spec: try f.spec(["/bin/sh", "-c", "sleep 1; echo late; exit 4"]))
+        // The workload ends when the test says so, not after a time load could outlast.
+        let gate = f.dataRoot + "-gate"
+        try FileManager.default.createDirectory(atPath: gate, withIntermediateDirectories: true)
+        defer { try? removeTree(gate) }
+        try await f.driver.create(id: id, spec: try f.spec(["/bin/sh", "-c", "until [ -e /gate/go ]; do sleep 0.05; done; echo late; exit 4"]) {
+            $0.mounts = [MountSpec(source: gate, destination: "/gate", readOnly: true)]
+        })
         _ = try await f.driver.start(id: id)
         let restarted = NativeDriver(dataRoot: f.dataRoot, helperPath: BuiltProducts.helper, logger: Logger(label: "test"))
         guard case .running = try await restarted.inspect(id: id) else {
             Issue.record("not running after restart"); return
         }
         #expect(try await restarted.list().contains(id))
+        _ = FileManager.default.createFile(atPath: gate + "/go", contents: nil)
         let exit = try await restarted.wait(id: id)
         #expect(exit.exitCode == 4)
         var out = [UInt8]()

@@ -50,7 +50,25 @@ static long i386_getpid(void) {
     return ret < 0 ? (errno = (int)-ret, -1) : ret;
 }
 
-int main(void) {
+/* `warren-probe flood PORT N`: holds up to N connections to 127.0.0.1:PORT open and
+ * prints how many were accepted (a refused or closed one does not count), then waits. */
+static int flood(int port, int count) {
+    int held = 0;
+    for (int i = 0; i < count; i++) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (fd < 0) break;
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((unsigned short)port) };
+        a.sin_addr.s_addr = htonl(0x7f000001);
+        if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0) held++; else close(fd);
+    }
+    printf("connected %d\n", held);
+    fflush(stdout);
+    pause();
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc == 4 && strcmp(argv[1], "flood") == 0) return flood(atoi(argv[2]), atoi(argv[3]));
     row("mount_tmpfs", mount("none", "/tmp", "tmpfs", 0, NULL));
     row("umount_proc", umount2("/proc", MNT_DETACH));
     row("unshare_user", unshare(CLONE_NEWUSER));

@@ -42,8 +42,8 @@ extension DockerDriver {
             .init("network_policy", .enforced, "none: loopback only; internal: a bridge network of the sandbox's own, internal (no route out), no host address on it, no traffic between members"),
             .init("init", .enforced, "Docker's init (\(info.InitBinary ?? "docker-init")) as PID 1 reaps and forwards signals; it runs with the workload's uid, which may trace it"),
             .init("log_size", .enforced, "json-file log: two files of half --log-max each (default 64 MiB in all)"),
-            .init("disk_quota", info.Driver == "overlay2" ? .optional : .unsupported,
-                  "--disk as the container's StorageOpt size: Docker enforces it only for overlay2 on xfs mounted with pquota (storage driver here: \(info.Driver ?? "unknown")); elsewhere the create is refused"),
+            info.diskQuotaRefusal.map { .init("disk_quota", .unsupported, $0 + ": --disk is refused") }
+                ?? .init("disk_quota", .optional, "--disk as the container's StorageOpt size (overlay2 on xfs with pquota)"),
             .init("timeout", .optional, "--timeout kills the container at its deadline, counted from its start"),
         ])
     }

@@ -70,6 +70,7 @@ public actor DockerDriver: RuntimeDriver {
             throw WarrenError(.invalidArgument, "the docker driver runs images: give an IMAGE instead of --rootfs")
         }
         let engine = try await engine()
+        try await checkDisk(spec, engine: engine)
         let image = try await ensureImage(reference, engine: engine)
         if !spec.mounts.isEmpty, let why = DockerContainerPlan.bindRefusal(
             spec: spec, imageUser: try await engine.inspectImage(image)?.Config?.User) {
@@ -101,6 +102,27 @@ public actor DockerDriver: RuntimeDriver {
             _ = try? await engine.removeContainer(DockerContainerPlan.holderName(id))
             if network != "none" { _ = try? await engine.removeNetwork(network) }
             throw error
+        }
+    }
+
+    /// Refuses before anything is recorded what Docker cannot honour: binds for a workload
+    /// that runs as root (when Docker already has the image to tell), a disk cap the
+    /// engine cannot enforce.
+    public func preflight(spec: SandboxSpec) async throws {
+        let engine = try await engine()
+        try await checkDisk(spec, engine: engine)
+        if let reference = spec.image, spec.mounts.contains(where: { $0.managed != true }) {
+            let imageUser: String? = (try? await engine.inspectImage(reference))?.Config?.User
+            if spec.user != nil || imageUser != nil,
+               let why = DockerContainerPlan.bindRefusal(spec: spec, imageUser: imageUser) {
+                throw WarrenError(.forbidden, why)
+            }
+        }
+    }
+
+    func checkDisk(_ spec: SandboxSpec, engine: DockerClient) async throws {
+        if spec.limits.diskBytes != nil, let why = try await engine.systemInfo().diskQuotaRefusal {
+            throw WarrenError(.unsupported, why + ": --disk cannot be enforced; use the native driver")
         }
     }
 

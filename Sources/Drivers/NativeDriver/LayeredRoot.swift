@@ -3,12 +3,22 @@ import Glibc
 #endif
 import CLinux
 import LinuxSupport
+import WarrenCore
 
 /// A sandbox's root file system as overlay will show it, read from its layer directories
 /// (top first) without mounting anything: whiteouts hide what is below, opaque directories
 /// end the lower layers' part, symlinks are followed inside the root, never out of it.
 struct LayeredRoot {
     let layers: [String]
+    /// Bind mounts over the root, by their destination's components: below one, paths
+    /// are the host source's (links there still resolve in the sandbox's view).
+    var mounts: [(destination: [String], source: String)] = []
+
+    init(layers: [String], mounts: [MountSpec] = []) {
+        self.layers = layers
+        self.mounts = mounts.map { (($0.destination.split(separator: "/").map(String.init)), $0.source) }
+            .sorted { $0.destination.count > $1.destination.count }
+    }
 
     /// What `path` (absolute) resolves to: the host path of the file that wins and its
     /// stat; nil when it does not exist (or passes more than 40 links).
@@ -42,6 +52,12 @@ struct LayeredRoot {
     /// The entry at `components` (no link followed): the topmost layer's, unless a whiteout
     /// or an opaque directory above hides it, or a directory above hides a non-directory.
     private func entry(_ components: [String]) -> (hostPath: String, st: stat)? {
+        if let mount = mounts.first(where: { components.starts(with: $0.destination) }) {
+            let rest = components.dropFirst(mount.destination.count)
+            let host = mount.source + (rest.isEmpty ? "" : "/" + rest.joined(separator: "/"))
+            var st = stat()
+            return lstat(host, &st) == 0 ? (host, st) : nil
+        }
         let relative = "/" + components.joined(separator: "/")
         for layer in layers {
             // A parent that is opaque or a whiteout in this layer hides the lower layers.

@@ -12,7 +12,7 @@ extension NativeDriver {
     public func preflight(spec: SandboxSpec) async throws {
         guard let layers = spec.resolvedImage?.layers ?? spec.rootfs.map({ [$0] }), !layers.isEmpty,
               let program = spec.command.first else { return }
-        let root = LayeredRoot(layers: layers)
+        let root = LayeredRoot(layers: layers, mounts: spec.mounts)
         try Self.checkProgram(program, in: root, env: spec.env, workdir: spec.workdir ?? "/")
         if let user = spec.user { try Self.checkUser(user, in: root) }
     }

@@ -24,6 +24,16 @@ public struct DockerSystemInfo: Codable, Sendable {
     public var SecurityOptions: [String]?
     public var InitBinary: String?
     public var DefaultRuntime: String?
+    /// The storage driver's own report, pairs such as `["Backing Filesystem", "xfs"]`.
+    public var DriverStatus: [[String]]?
+
+    /// Why the engine cannot cap a container's writable layer (`StorageOpt` size), or nil
+    /// when it can: only overlay2 on xfs (mounted with pquota, which the engine checks).
+    public var diskQuotaRefusal: String? {
+        let backing = DriverStatus?.first { $0.first == "Backing Filesystem" }?.last
+        if Driver == "overlay2" && backing == "xfs" { return nil }
+        return "Docker caps a container's writable layer only with overlay2 on xfs mounted with pquota; this engine uses \(Driver ?? "an unknown storage driver") on \(backing ?? "an unknown file system")"
+    }
 }
 
 /// `POST /containers/create` body.
