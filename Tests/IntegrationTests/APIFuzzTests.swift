@@ -62,6 +62,8 @@ struct APIFuzzTests {
         env["WARREN_FUZZ_IMAGE"] = "fuzz%2Fimage:1"
         env["WARREN_FUZZ_URL"] = "http://127.0.0.1:\(port)"
         p.environment = env
+        // Its cache goes with the test's directory, not into the repository.
+        p.currentDirectoryURL = URL(fileURLWithPath: world)
         // The report goes to a file (readable while it runs), not a pipe a stray child could hold open.
         let report = "/tmp/warren-fuzz-report.txt"
         _ = FileManager.default.createFile(atPath: report, contents: nil)
