@@ -16,12 +16,12 @@ if [ -d /opt/swift/usr/bin ]; then export PATH="/opt/swift/usr/bin:$PATH"; fi
 bash scripts/test-deps.sh
 
 dockerd_pid=""
-tests_pgid=""
+tests_sid=""
 cleanup() {
-    if [ -n "$tests_pgid" ]; then
-        kill -TERM -- "-$tests_pgid" 2>/dev/null || true
+    if [ -n "$tests_sid" ]; then
+        pkill -TERM -s "$tests_sid" 2>/dev/null || true
         sleep 1
-        kill -KILL -- "-$tests_pgid" 2>/dev/null || true
+        pkill -KILL -s "$tests_sid" 2>/dev/null || true
     fi
     # Sandboxes the tests' daemons left (their monitors run in sessions of their own).
     pkill -KILL -f 'warren-sandbox start --bundle /tmp/warren-' 2>/dev/null || true
@@ -41,36 +41,36 @@ fi
 
 swift build --build-tests
 
-# The tests in a process group of their own (job control gives the job its own group).
-set -m
-swift test --skip-build "$@" &
-tests_pgid=$!
-set +m
+# The tests in a session of their own: SwiftPM and Foundation put each child in a process
+# group of its own, but all of them stay in this session.
+setsid swift test --skip-build "$@" &
+tests_pid=$!
+tests_sid=$(ps -o sid= -p "$tests_pid" | tr -d ' ')
 
 limit=${WARREN_TEST_TIMEOUT:-3000}
 waited=0
 orphaned=0
-while kill -0 "$tests_pgid" 2>/dev/null; do
+while kill -0 "$tests_pid" 2>/dev/null; do
     sleep 2
     waited=$((waited + 2))
     if [ "$waited" -ge "$limit" ]; then
         echo "scripts/test.sh: the tests ran past ${limit}s; ending them" >&2
-        kill -TERM -- "-$tests_pgid" 2>/dev/null || true
+        pkill -TERM -s "$tests_sid" 2>/dev/null || true
         break
     fi
     # `swift test` waits for its test process's output; if that process died, fixtures it
     # left could hold the pipe open for ever.
-    if pgrep -g "$tests_pgid" -f 'PackageTests.xctest' >/dev/null; then
+    if pgrep -s "$tests_sid" -f 'PackageTests.xctest' >/dev/null; then
         orphaned=0
     else
         orphaned=$((orphaned + 2))
         if [ "$orphaned" -ge 60 ]; then
             echo "scripts/test.sh: the test process is gone but swift test still waits; ending it" >&2
-            kill -TERM -- "-$tests_pgid" 2>/dev/null || true
+            pkill -TERM -s "$tests_sid" 2>/dev/null || true
             break
         fi
     fi
 done
 status=0
-wait "$tests_pgid" || status=$?
+wait "$tests_pid" || status=$?
 exit "$status"

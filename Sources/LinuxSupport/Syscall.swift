@@ -118,6 +118,14 @@ public func processStartTime(_ pid: Int32) -> UInt64? {
     return UInt64(fields[19])
 }
 
+/// The state letter of a process (field 3 of /proc/PID/stat: R, S, D, T, t, Z, ...).
+public func processState(_ pid: Int32) -> Character? {
+    guard let bytes = readFileIfPresent("/proc/\(pid)/stat") else { return nil }
+    let text = String(decoding: bytes, as: UTF8.self)
+    guard let close = text.lastIndex(of: ")") else { return nil }
+    return text[text.index(after: close)...].dropFirst().first
+}
+
 /// Whether the process with `pid` exists and started at `startTime`.
 public func processIsAlive(_ pid: Int32, startTime: UInt64) -> Bool {
     guard let st = processStartTime(pid) else { return false }

@@ -111,6 +111,8 @@ func mapErrors<T>(_ body: () async throws -> T) async throws -> T {
         throw error
     } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
         throw WarrenError(.alreadyExists, "the name is already in use by another sandbox")
+    } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL {
+        throw WarrenError(.insufficientStorage, "the disk under the daemon's database is full: \(error.message ?? "SQLITE_FULL")")
     } catch {
         throw WarrenError(.internalError, "database: \(error)")
     }

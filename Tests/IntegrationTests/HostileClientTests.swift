@@ -167,11 +167,12 @@ struct HostileClientTests {
         #expect(openDescriptors(pid) >= baseline + 100)
         followers.removeAll()
         var now = openDescriptors(pid)
-        for _ in 0..<50 where now > baseline + 2 {
+        for _ in 0..<150 where now > baseline + 4 {
             try await Task.sleep(for: .milliseconds(100))
             now = openDescriptors(pid)
         }
-        #expect(now <= baseline + 2, "\(now) descriptors open, \(baseline) before the followers")
+        // A few may come and go with the daemon's own work; a leak would be a hundred.
+        #expect(now <= baseline + 4, "\(now) descriptors open, \(baseline) before the followers")
         _ = try await d.run(["rm", "-f", id])
     }
 

@@ -295,6 +295,9 @@ public actor NativeDriver: RuntimeDriver {
             if !helperAlive(state) { return }
             try await Task.sleep(for: .milliseconds(20))
         }
+        // A stopped monitor will record nothing and reap nothing: it goes first, so the
+        // sandbox's processes are reaped by whoever inherits them.
+        if Self.isStopped(state.helperPID) { Glibc.kill(state.helperPID, SIGKILL) }
         killEverything(id, state: state)
         let margin = ContinuousClock.now + Self.monitorMargin
         while ContinuousClock.now < margin {
@@ -320,9 +323,11 @@ public actor NativeDriver: RuntimeDriver {
     public func remove(id: String) async throws {
         let state = helperState(id)
         if let state, helperAlive(state) {
-            killEverything(id, state: state)
+            // Nobody waits for the exit record of a sandbox being removed: the monitor goes
+            // first (whatever state it is in), so what it leaves is reaped, then the cgroup.
+            Glibc.kill(state.helperPID, SIGKILL)
+            killEverything(id, state: nil)
             for _ in 0..<300 where helperAlive(state) { try await Task.sleep(for: .milliseconds(10)) }
-            if helperAlive(state) { Glibc.kill(state.helperPID, SIGKILL) }
         }
         let map = idMapOf(id)
         do {
@@ -339,6 +344,12 @@ public actor NativeDriver: RuntimeDriver {
         for dir in SandboxCgroup.removeParentIfEmpty(layout: layout, parent: cgroupParent) {
             logger.debug("removed empty cgroup parent", metadata: ["cgroup": "\(dir)"])
         }
+    }
+
+    /// Whether a process is stopped (by SIGSTOP or a tracer).
+    static func isStopped(_ pid: Int32) -> Bool {
+        let state = processState(pid)
+        return state == "T" || state == "t"
     }
 
     nonisolated func openHelperPidfd(_ state: HelperState) -> Int32 {
