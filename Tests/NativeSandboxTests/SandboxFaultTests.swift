@@ -46,14 +46,16 @@ struct SandboxFaultTests {
         }
         let clock = ContinuousClock()
         let stopTook = try await clock.measure { try await f.driver.stop(id: ids[0], grace: .seconds(1)) }
-        #expect(stopTook < .seconds(5), "stop took \(stopTook)")
+        // Bounded, not fast: the whole suite may be loading both cores (a stopped monitor
+        // used to make stop wait for ever).
+        #expect(stopTook < .seconds(30), "stop took \(stopTook)")
         let exit = try await f.driver.wait(id: ids[0])
         #expect(exit.exitCode == 137)
         let init0 = try f.helperState(ids[0]).initPID
         #expect(await f.eventually { kill(init0, 0) != 0 })
         for id in ids {
             let removeTook = try await clock.measure { try await f.driver.remove(id: id) }
-            #expect(removeTook < .seconds(8), "remove took \(removeTook)")
+            #expect(removeTook < .seconds(30), "remove took \(removeTook)")
             #expect(!FileManager.default.fileExists(atPath: f.dataRoot + "/sandboxes/" + id))
         }
     }
