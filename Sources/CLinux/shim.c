@@ -80,6 +80,18 @@ int warren_mount_setattr_idmap(int mount_fd, int userns_fd, uint64_t attr_set, u
     return (int)syscall(SYS_mount_setattr, mount_fd, "", flags, &attr, sizeof(attr));
 }
 
+int warren_openat2_no_symlinks(const char *path, uint64_t flags) {
+    struct open_how how;
+    memset(&how, 0, sizeof(how));
+    how.flags = flags | O_CLOEXEC;
+    how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    int fd;
+    do {
+        fd = (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
+    } while (fd < 0 && (errno == EINTR || errno == EAGAIN));
+    return fd;
+}
+
 int warren_openat2_in_root(int root_fd, const char *path, uint64_t flags, uint64_t mode, uint64_t extra_resolve) {
     struct open_how how;
     memset(&how, 0, sizeof(how));

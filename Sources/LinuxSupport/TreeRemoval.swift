@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CLinux
 
 /// A file name as the kernel stores it: bytes, NUL-terminated, in any encoding.
 public typealias RawName = [CChar]
@@ -107,8 +108,9 @@ private struct TreeRemover {
     mutating func empty(parent: Int32, name: RawName, _ st: stat) throws {
         defer { for f in stack where f.fd >= 0 { close(f.fd) } }
         let root = try openDirectory(in: parent, name, expect: st)
-        stack = [Frame(fd: root, name: name, dev: UInt64(st.st_dev), ino: UInt64(st.st_ino),
-                       pending: try directoryEntries(root, context: context))]
+        let entries: [RawName]
+        do { entries = try directoryEntries(root, context: context) } catch { close(root); throw error }
+        stack = [Frame(fd: root, name: name, dev: UInt64(st.st_dev), ino: UInt64(st.st_ino), pending: entries)]
         var retries = 0
         while !stack.isEmpty {
             let top = stack.count - 1
@@ -123,7 +125,9 @@ private struct TreeRemover {
                 return
             }
             let up = stack.count - 1
-            if stack[up].fd < 0 { stack[up].fd = try reopenParent(of: done.fd, expect: stack[up]) }
+            if stack[up].fd < 0 {
+                do { stack[up].fd = try reopenParent(of: done.fd, expect: stack[up]) } catch { close(done.fd); throw error }
+            }
             close(done.fd)
             if unlinkat(stack[up].fd, done.name, AT_REMOVEDIR) != 0 && errno == ENOTEMPTY && retries < 16 {
                 // Something was written into it meanwhile: visit it again.
@@ -164,7 +168,14 @@ private struct TreeRemover {
         let flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC
         var fd = openat(dir, name, flags)
         if fd < 0 && errno == EACCES {
-            _ = fchmodat(dir, name, 0o700, 0)
+            // Opened up through a handle on that very directory, never through a link
+            // swapped in for it since.
+            let handle = openat(dir, name, WARREN_O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            var now = stat()
+            if handle >= 0, fstat(handle, &now) == 0, now.st_dev == st.st_dev, now.st_ino == st.st_ino {
+                _ = chmod("/proc/self/fd/\(handle)", 0o700)
+            }
+            if handle >= 0 { close(handle) }
             fd = openat(dir, name, flags)
         }
         guard fd >= 0 else { throw SyscallError("openat", errno: errno, context + ": " + printableName(name)) }

@@ -74,9 +74,16 @@ struct RootfsBuilder {
     /// never following a symlink out of it; nosuid, nodev; id-mapped only as far as
     /// `BindOwnership` allows (never host root to sandbox root).
     private func bind(_ m: MountSpec, rootFD: Int32) throws {
-        // The daemon gives a resolved path; a symlink put there since is not followed.
+        // The daemon checked a resolved path: a symlink anywhere on it now means it was
+        // swapped since, and the bind is refused rather than followed.
+        let source = warren_openat2_no_symlinks(m.source, UInt64(WARREN_O_PATH))
+        guard source >= 0 else {
+            if errno == ELOOP { throw SandboxSetupError("mount source \(m.source) changed into a symlink after it was checked") }
+            throw SyscallError("openat2", errno: errno, m.source)
+        }
+        defer { close(source) }
         let tree = try syscallRetrying("open_tree", m.source) {
-            warren_open_tree(AT_FDCWD, m.source, WARREN_OPEN_TREE_CLONE | WARREN_AT_RECURSIVE | UInt32(AT_SYMLINK_NOFOLLOW))
+            warren_open_tree(source, "", WARREN_OPEN_TREE_CLONE | WARREN_AT_RECURSIVE | WARREN_AT_EMPTY_PATH)
         }
         defer { close(tree) }
         var st = stat()
@@ -87,8 +94,10 @@ struct RootfsBuilder {
         var attrs = WARREN_MOUNT_ATTR_NOSUID | WARREN_MOUNT_ATTR_NODEV
         if m.readOnly { attrs |= WARREN_MOUNT_ATTR_RDONLY }
         var userns: Int32 = -1
-        if usernsFD >= 0, let maps = BindOwnership.maps(ownerUID: st.st_uid, ownerGID: st.st_gid, sandbox: idMap,
-                                                         regular: RegularAccounts.load()) {
+        let passwd = String(decoding: readFileIfPresent("/etc/passwd") ?? [], as: UTF8.self)
+        if usernsFD >= 0, let maps = BindOwnership.maps(
+            ownerUID: st.st_uid, ownerGID: st.st_gid, ownerPrimaryGID: BindOwnership.primaryGroup(of: st.st_uid, passwd: passwd),
+            sandbox: idMap, regular: RegularAccounts.load()) {
             userns = try IDMapping.makeUserNamespaceFD(maps)
         }
         defer { if userns >= 0 { close(userns) } }

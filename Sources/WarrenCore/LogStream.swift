@@ -18,6 +18,8 @@ public enum LogStream: UInt8, Sendable, Codable {
 /// A sandbox's log is capped: once the file would pass half the cap, it is renamed to
 /// `output.log.1` (replacing the one before) and a new file is begun, as Docker's
 /// `max-size`/`max-file=2` do. A reader follows the renamed file to its end, then the new one.
+/// Each file begins with a generation record (stream byte 0xFF, an 8-byte big-endian count
+/// from 1), so a reader that fell more than a file behind knows it, and says so.
 public enum LogRecord {
     public static let headerSize = 16
 
@@ -47,20 +49,46 @@ public enum LogRecord {
         }
     }
 
-    /// Decodes whole records from `buffer` starting at `offset`; returns them and the
-    /// offset just past the last whole record (a partial tail is left for later).
-    public static func decode(_ buffer: [UInt8], from offset: Int = 0) -> (records: [Decoded], next: Int) {
-        var records: [Decoded] = []
+    /// The stream byte of a file's generation record.
+    public static let generationStream: UInt8 = 0xFF
+
+    /// The record a log file begins with: its generation.
+    public static func encodeGeneration(_ generation: UInt64, timeNanos: UInt64) -> [UInt8] {
+        var out = encode(stream: .stdout, payload: (0..<8).map { UInt8((generation >> UInt64(56 - 8 * $0)) & 0xff) }, timeNanos: timeNanos)
+        out[0] = generationStream
+        return out
+    }
+
+    /// One frame of a log file: output, or the file's generation.
+    public enum Frame: Sendable, Equatable {
+        case output(Decoded)
+        case generation(UInt64)
+    }
+
+    /// Decodes whole frames from `buffer` starting at `offset`; returns them and the
+    /// offset just past the last whole one (a partial tail is left for later).
+    public static func decodeFrames(_ buffer: [UInt8], from offset: Int = 0) -> (frames: [Frame], next: Int) {
+        var frames: [Frame] = []
         var i = offset
         while buffer.count - i >= headerSize {
             let len = Int(buffer[i + 4]) << 24 | Int(buffer[i + 5]) << 16 | Int(buffer[i + 6]) << 8 | Int(buffer[i + 7])
             guard buffer.count - i - headerSize >= len else { break }
             var t: UInt64 = 0
             for k in 0..<8 { t = t << 8 | UInt64(buffer[i + 8 + k]) }
-            let stream = LogStream(rawValue: buffer[i]) ?? .stdout
-            records.append(Decoded(stream: stream, timeNanos: t, payload: Array(buffer[(i + headerSize)..<(i + headerSize + len)])))
+            let payload = Array(buffer[(i + headerSize)..<(i + headerSize + len)])
+            if buffer[i] == generationStream {
+                frames.append(.generation(payload.prefix(8).reduce(0) { $0 << 8 | UInt64($1) }))
+            } else {
+                frames.append(.output(Decoded(stream: LogStream(rawValue: buffer[i]) ?? .stdout, timeNanos: t, payload: payload)))
+            }
             i += headerSize + len
         }
-        return (records, i)
+        return (frames, i)
+    }
+
+    /// The output records of `buffer` (generation records left out).
+    public static func decode(_ buffer: [UInt8], from offset: Int = 0) -> (records: [Decoded], next: Int) {
+        let (frames, next) = decodeFrames(buffer, from: offset)
+        return (frames.compactMap { if case .output(let d) = $0 { d } else { nil } }, next)
     }
 }

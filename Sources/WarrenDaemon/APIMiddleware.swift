@@ -60,6 +60,7 @@ struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
               Self.constantTimeEqual(Array(header.utf8.dropFirst(7)), token) else {
             throw WarrenError(.unauthorized, "missing or wrong bearer token")
         }
+        if let channel = (context as? DaemonRequestContext)?.channel { ConnectionGuard.markAuthenticated(channel) }
         return try await next(request, context)
     }
 

@@ -8,7 +8,11 @@ extension APIRouter {
         for path in ["/notebooks/{id}", "/notebooks/{id}/**"] {
             for method in methods {
                 router.on(RouterPath(path), method: method) { request, context in
-                    try await gateway.respond(request, sandbox: context.parameters.require("id"))
+                    let response = try await gateway.respond(request, sandbox: context.parameters.require("id"))
+                    // A redeemed link is the only success here (an upgrade is sent round with a
+                    // 307, before any credential is looked at).
+                    if response.status.code < 300, let channel = context.channel { ConnectionGuard.markAuthenticated(channel) }
+                    return response
                 }
             }
         }

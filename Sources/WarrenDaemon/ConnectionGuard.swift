@@ -75,11 +75,24 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     /// Close after a request the decoder could not read, once the handlers after this one
     /// have answered it (NIO's error handler writes the 400).
     private let closeOnParseError: Bool
+    /// The peer's place is freed only when a credential check marks the connection
+    /// (`markAuthenticated`), not by any answer: a listener with a bearer token answers
+    /// some requests (a notebook that does not exist) before it checks one.
+    private let explicitAuthentication: Bool
 
-    init(limits: ConnectionLimits, counter: PeerConnectionCounter?, closeOnParseError: Bool = false) {
+    init(limits: ConnectionLimits, counter: PeerConnectionCounter?, closeOnParseError: Bool = false,
+         explicitAuthentication: Bool = false) {
         self.limits = limits
         self.counter = counter
         self.closeOnParseError = closeOnParseError
+        self.explicitAuthentication = explicitAuthentication
+    }
+
+    /// The connection's request passed a credential check: its peer's place is freed.
+    static func markAuthenticated(_ channel: any Channel) {
+        channel.eventLoop.execute {
+            (try? channel.pipeline.syncOperations.handler(type: ConnectionGuard.self))?.releasePlace()
+        }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -134,7 +147,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         switch unwrapOutboundIn(data) {
-        case .head(let head) where peer != nil && !Self.refusals.contains(head.status.code):
+        case .head(let head) where peer != nil && !explicitAuthentication && !Self.refusals.contains(head.status.code):
             releasePlace()  // answered: the peer may use the daemon
         case .end:
             inFlight = max(0, inFlight - 1)
@@ -148,7 +161,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     /// Answers that do not show the peer may use the daemon.
     static let refusals: Set<UInt> = [400, 401, 403, 408, 413, 429, 431]
 
-    private func releasePlace() {
+    func releasePlace() {
         if let peer { counter?.release(peer) }
         peer = nil
     }

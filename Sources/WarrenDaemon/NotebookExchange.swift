@@ -72,6 +72,7 @@ final class NotebookExchange {
 
     private func admitted(_ credential: NotebookGateway.Credential) {
         guard case .admitting = phase else { return }
+        downstream?.markAuthenticated()
         phase = .connecting
         if head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" }) {
             downstream?.respondContinue()

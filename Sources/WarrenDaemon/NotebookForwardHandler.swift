@@ -58,6 +58,11 @@ final class NotebookForwardHandler: ChannelInboundHandler, RemovableChannelHandl
 
     // MARK: - Answers, called by the exchange
 
+    /// The request passed the notebook's credential check.
+    func markAuthenticated() {
+        if let channel = context?.channel { ConnectionGuard.markAuthenticated(channel) }
+    }
+
     func respondContinue() {
         context?.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
     }

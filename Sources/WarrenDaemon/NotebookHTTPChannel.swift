@@ -37,6 +37,8 @@ struct NotebookHTTPChannel: ServerChildChannel, HTTPChannelHandler {
     let limits: ConnectionLimits
     /// Connections per TCP address not yet shown to be a user's.
     let peers: PeerConnectionCounter
+    /// Whether the listener has a bearer token: then only a credential check frees a place.
+    let authenticates: Bool
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
@@ -74,7 +76,8 @@ struct NotebookHTTPChannel: ServerChildChannel, HTTPChannelHandler {
             let sync = channel.pipeline.syncOperations
             let outcome = try sync.configureUpgradableHTTPServerPipeline(configuration: pipeline)
             let decoder = try sync.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
-            try sync.addHandler(ConnectionGuard(limits: limits, counter: peers, closeOnParseError: true), name: ConnectionGuard.name, position: .after(decoder))
+            try sync.addHandler(ConnectionGuard(limits: limits, counter: peers, closeOnParseError: true,
+                                                explicitAuthentication: authenticates), name: ConnectionGuard.name, position: .after(decoder))
             return Value(outcome: outcome, channel: channel)
         }
     }

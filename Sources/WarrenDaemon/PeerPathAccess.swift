@@ -24,7 +24,12 @@ struct PeerPathAccess: Sendable {
             level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED)).get()
         var gids: Set<gid_t> = [cred.gid]
         let status = String(decoding: readFileIfPresent("/proc/\(cred.pid)/status") ?? [], as: UTF8.self)
-        if let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Groups:") }) {
+        let lines = status.split(separator: "\n")
+        // The pid may have been reused since it connected: its groups count only while it
+        // is still the same user's.
+        let uidLine = lines.first { $0.hasPrefix("Uid:") }?.dropFirst(4).split(whereSeparator: { $0 == "\t" || $0 == " " })
+        if uidLine?.first.flatMap({ uid_t($0) }) == cred.uid,
+           let line = lines.first(where: { $0.hasPrefix("Groups:") }) {
             for g in line.dropFirst(7).split(separator: " ") { if let n = gid_t(g) { gids.insert(n) } }
         }
         return PeerPathAccess(uid: cred.uid, gids: gids)
@@ -32,9 +37,11 @@ struct PeerPathAccess: Sendable {
 
     /// Throws `forbidden` unless the peer may read `path` (a file, or a directory tree and
     /// everything in it), or create `path` (its parent writable, or it an empty writable directory).
-    func check(_ path: String, _ want: Want) throws {
+    func check(_ given: String, _ want: Want) throws {
         guard uid != 0 else { return }
-        guard path.hasPrefix("/") else { throw WarrenError(.invalidArgument, "\(path) must be an absolute path") }
+        guard given.hasPrefix("/") else { throw WarrenError(.invalidArgument, "\(given) must be an absolute path") }
+        // Judged on the canonical path, so every directory a link leads through is checked.
+        guard let path = MountPolicy.resolve(given) else { throw WarrenError(.invalidArgument, "\(given) does not exist") }
         var st = stat()
         let exists = stat(path, &st) == 0
         switch want {

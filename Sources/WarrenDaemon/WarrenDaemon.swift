@@ -144,7 +144,8 @@ public struct WarrenDaemon: Sendable {
         return Application(
             router: APIRouter.build(deps),
             server: HTTPServerBuilder { responder in
-                NotebookHTTPChannel(responder: responder, gateway: gateway, limits: limits, peers: peers)
+                NotebookHTTPChannel(responder: responder, gateway: gateway, limits: limits, peers: peers,
+                                    authenticates: token != nil)
             },
             configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "warren/\(warrenVersion)"),
             onServerRunning: { channel in

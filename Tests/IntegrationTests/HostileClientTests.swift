@@ -226,4 +226,28 @@ struct HostileClientTests {
         let raw = try TestRootfs.run("/usr/bin/skopeo", ["inspect", "--raw", "oci:\(d.dir)/out:docker.io/library/agent:tcp"])
         #expect(raw.contains("\"layers\""), "\(raw)")
     }
+
+    @Test("with a token, answers given before any credential check (a notebook that is not there) keep the peer counted")
+    func unauthenticatedAnswersKeepTheCount() async throws {
+        let port = freeLocalPort()
+        let tokenFile = NSTemporaryDirectory() + "warren-token-\(UUID().uuidString.prefix(8))"
+        try String(repeating: "k", count: 32).write(toFile: tokenFile, atomically: true, encoding: .utf8)
+        defer { unlink(tokenFile) }
+        let d = try DaemonHarness(daemonArguments: ["--listen", "127.0.0.1:\(port)", "--token-file", tokenFile, "--header-timeout", "30"])
+        defer { d.cleanUp() }
+        var held: [RawConnection] = []
+        for i in 0..<64 {
+            let c = try RawConnection(port: port)
+            try c.send("GET /notebooks/nothing\(i)/ HTTP/1.1\r\nHost: a\r\n\r\n")
+            let answer = String(decoding: c.receive() ?? [], as: UTF8.self)
+            #expect(answer.hasPrefix("HTTP/1.1 404") || answer.hasPrefix("HTTP/1.1 401"), "\(answer.prefix(60))")
+            held.append(c)
+        }
+        let extra = try RawConnection(port: port)
+        extra.setTimeout(3)
+        try? extra.send("GET /v1/version HTTP/1.1\r\nHost: a\r\n\r\n")
+        #expect(extra.receive() ?? [] == [], "a 65th unauthenticated connection was served")
+        held.removeAll()
+        #expect(try await d.run(["ps"]).status == 0, "the socket is served throughout")
+    }
 }

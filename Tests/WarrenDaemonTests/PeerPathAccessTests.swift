@@ -33,6 +33,13 @@ struct PeerPathAccessTests {
             let e = #expect(throws: WarrenError.self, "\(path)") { try user.check(path, want) }
             #expect(e?.code == .forbidden, "\(path): \(String(describing: e))")
         }
+        // A link does not lead past a directory the user cannot search.
+        try fm.createDirectory(atPath: base + "/closed/pub", withIntermediateDirectories: true)
+        chmod(base + "/closed/pub", 0o755)
+        _ = fm.createFile(atPath: base + "/closed/pub/open.tar", contents: Data("x".utf8))
+        chmod(base + "/closed/pub/open.tar", 0o644)
+        try fm.createSymbolicLink(atPath: base + "/mine/link", withDestinationPath: base + "/closed/pub")
+        #expect(throws: WarrenError.self) { try user.check(base + "/mine/link/open.tar", .read) }
         // A directory is read whole: one unreadable file in it refuses it.
         #expect(throws: WarrenError.self) { try user.check(base + "/open", .read) }
     }

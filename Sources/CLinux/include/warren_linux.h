@@ -12,6 +12,8 @@ int warren_move_mount(int from_dfd, const char *from_path, int to_dfd, const cha
 int warren_mount_setattr_idmap(int mount_fd, int userns_fd, uint64_t attr_set, uint64_t attr_clr, int recursive);
 /// openat2 with RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS (plus extra resolve flags).
 int warren_openat2_in_root(int root_fd, const char *path, uint64_t flags, uint64_t mode, uint64_t extra_resolve);
+/// openat2 of an absolute path that refuses any symlink on the way (ELOOP).
+int warren_openat2_no_symlinks(const char *path, uint64_t flags);
 int warren_close_range(unsigned int first, unsigned int last, unsigned int flags);
 int warren_pidfd_open(pid_t pid);
 int warren_pidfd_send_signal(int pidfd, int sig);

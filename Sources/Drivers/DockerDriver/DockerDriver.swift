@@ -71,6 +71,16 @@ public actor DockerDriver: RuntimeDriver {
         }
         let engine = try await engine()
         try await checkDisk(spec, engine: engine)
+        // The daemon checked resolved sources: one that resolves elsewhere now was swapped.
+        for m in spec.mounts where m.managed != true {
+            guard let resolved = realpath(m.source, nil) else {
+                throw WarrenError(.invalidArgument, "mount source \(m.source) does not exist")
+            }
+            defer { free(resolved) }
+            guard String(cString: resolved) == m.source else {
+                throw WarrenError(.forbidden, "mount source \(m.source) changed into a symlink after it was checked")
+            }
+        }
         let image = try await ensureImage(reference, engine: engine)
         if !spec.mounts.isEmpty, let why = DockerContainerPlan.bindRefusal(
             spec: spec, imageUser: try await engine.inspectImage(image)?.Config?.User) {

@@ -37,16 +37,19 @@ struct IDSlotRegistry {
         }
     }
 
-    /// Records that `bundlePath` holds `map` unless another live bundle claimed it.
-    func adopt(_ map: IDMap, in range: SubordinateIDs, bundlePath: String) {
-        guard let index = index(of: map, in: range) else { return }
+    /// Records that `bundlePath` holds `map`; false when another live bundle claimed it.
+    @discardableResult
+    func adopt(_ map: IDMap, in range: SubordinateIDs, bundlePath: String) -> Bool {
+        guard let index = index(of: map, in: range) else { return true }
         let file = directory + "/\(index)"
-        try? withLock {
+        return (try? withLock { () -> Bool in
             let owner = readFileIfPresent(file).map { String(decoding: $0, as: UTF8.self) }?
                 .trimmingCharacters(in: .whitespacesAndNewlines)
-            if let owner, owner == bundlePath || access(owner, F_OK) == 0 { return }
+            if let owner, owner == bundlePath { return true }
+            if let owner, !owner.isEmpty, access(owner, F_OK) == 0 { return false }
             try writeFileAtomically(file, Array((bundlePath + "\n").utf8), mode: 0o600)
-        }
+            return true
+        }) ?? true
     }
 
     private func index(of map: IDMap, in range: SubordinateIDs) -> Int? {

@@ -27,6 +27,8 @@ final class LogFileReader: @unchecked Sendable {
     private var records: [LogRecord.Decoded] = []
     private var nextRecord = 0
     private var chunk = [UInt8](repeating: 0, count: 65536)
+    /// The generation of the last file read; a jump says output went by unread.
+    private var generation: UInt64?
 
     init(path: String, rotatedPath: String, follow: Bool, finished: @escaping @Sendable () -> Bool) {
         self.path = path; self.rotatedPath = rotatedPath; self.follow = follow; self.finished = finished
@@ -94,9 +96,19 @@ final class LogFileReader: @unchecked Sendable {
         let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
         guard n > 0 else { return false }
         pending.append(contentsOf: chunk[0..<n])
-        let (decoded, used) = LogRecord.decode(pending)
+        let (frames, used) = LogRecord.decodeFrames(pending)
         pending.removeFirst(used)
-        records = decoded
+        for frame in frames {
+            switch frame {
+            case .output(let record):
+                records.append(record)
+            case .generation(let g):
+                if let last = generation, g > last + 1 {
+                    records.append(LogRecord.Decoded(stream: .stderr, timeNanos: Self.nowNanos(), payload: LogRecord.rotatedAwayMarker))
+                }
+                generation = g
+            }
+        }
         return true
     }
 
@@ -104,30 +116,34 @@ final class LogFileReader: @unchecked Sendable {
     private func switchFile() -> Bool {
         if let q = queued {
             queued = nil
-            return moveTo(q.fd, q.inode, missedSome: false)
+            return moveTo(q.fd, q.inode)
         }
         guard fd >= 0 else {
             let current = open(path, O_RDONLY | O_CLOEXEC)
             guard current >= 0 else { return false }
-            return moveTo(current, Self.inode(current), missedSome: false)
+            return moveTo(current, Self.inode(current))
         }
         let now = Self.inode(of: path)
         guard now != 0, now != inode else { return false }
         // Rotated: what was written before the rename is still in the open file.
         if readChunk() { return true }
+        // Rotated more than once since: the file now in the rotated place came after this
+        // one and is still there to read; the current file after it.
+        let rotated = open(rotatedPath, O_RDONLY | O_CLOEXEC)
+        if rotated >= 0 {
+            let rotatedInode = Self.inode(rotated)
+            if rotatedInode != inode && rotatedInode != now { return moveTo(rotated, rotatedInode) }
+            close(rotated)
+        }
         let next = open(path, O_RDONLY | O_CLOEXEC)
         guard next >= 0 else { return false }
-        // The file we read should now be the rotated one; if not, one went by unread.
-        return moveTo(next, Self.inode(next), missedSome: Self.inode(of: rotatedPath) != inode)
+        return moveTo(next, Self.inode(next))
     }
 
-    private func moveTo(_ next: Int32, _ nextInode: UInt64, missedSome: Bool) -> Bool {
+    private func moveTo(_ next: Int32, _ nextInode: UInt64) -> Bool {
         if fd >= 0 { close(fd) }
         (fd, inode) = (next, nextInode)
         pending.removeAll()
-        if missedSome {
-            records = [LogRecord.Decoded(stream: .stderr, timeNanos: Self.nowNanos(), payload: LogRecord.rotatedAwayMarker)]
-        }
         return true
     }
 

@@ -111,8 +111,9 @@ public actor NativeDriver: RuntimeDriver {
                 facadeRelay: spec.facadeRelay)
             try writeFileAtomically(b.configFile, Array(try WarrenJSON.encoder().encode(config)), mode: 0o600)
         } catch {
+            let map = idMapOf(id)
             try? removeTree(b.path)
-            releaseSlot(id, idMapOf(id))
+            releaseSlot(id, map)
             throw WarrenError.wrap(error)
         }
     }
@@ -140,16 +141,24 @@ public actor NativeDriver: RuntimeDriver {
 
     /// Claims this host's lowest free id slot for the sandbox (see `IDSlotRegistry`).
     private func allocateSlot(_ id: String) throws -> IDMap {
-        if idRange == nil {
-            idRange = try SubordinateIDs.loadOrCreate()
-            // Bundles made before the registry held them (or whose claims were lost) claim theirs.
-            for other in (try? FileManager.default.contentsOfDirectory(atPath: sandboxesDir)) ?? [] where other != id {
-                if let map = idMapOf(other), map.size == SubordinateIDs.slotSize {
-                    slotRegistry.adopt(map, in: idRange!, bundlePath: bundle(other).path)
-                }
+        try adoptExistingSlots(except: id)
+        return try slotRegistry.claim(in: idRange!, bundlePath: bundle(id).path)
+    }
+
+    /// Once per driver: bundles made before the registry held them (or whose claims were
+    /// lost) claim their slots, so no other daemon hands those out. Run at start-up
+    /// (`list`, for reconciliation) and before the first create.
+    private func adoptExistingSlots(except id: String? = nil) throws {
+        guard !rootless, idRange == nil else { return }
+        let range = try SubordinateIDs.loadOrCreate()
+        idRange = range
+        for other in (try? FileManager.default.contentsOfDirectory(atPath: sandboxesDir)) ?? [] where other != id {
+            if let map = idMapOf(other), map.size == SubordinateIDs.slotSize,
+               !slotRegistry.adopt(map, in: range, bundlePath: bundle(other).path) {
+                logger.error("an existing sandbox's id range is claimed by another sandbox of this host",
+                             metadata: ["sandbox": "\(other.prefix(12))", "hostID": "\(map.hostID)"])
             }
         }
-        return try slotRegistry.claim(in: idRange!, bundlePath: bundle(id).path)
     }
 
     /// Gives the sandbox's id slot back once its files are gone.
@@ -254,6 +263,7 @@ public actor NativeDriver: RuntimeDriver {
     }
 
     public func list() async throws -> [String] {
+        try? adoptExistingSlots()
         var ids = Set((try? FileManager.default.contentsOfDirectory(atPath: sandboxesDir)) ?? [])
         if let layout = cgroupLayout { ids.formUnion(SandboxCgroup.children(layout: layout, parent: cgroupParent)) }
         return ids.sorted()
