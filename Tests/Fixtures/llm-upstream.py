@@ -165,7 +165,7 @@ class Handler(BaseHTTPRequestHandler):
     def responses_api(self, model, stream):
         response = {"id": "resp_1", "object": "response", "created_at": 1, "status": "completed", "model": model,
                     "output": [{"id": "msg_1", "type": "message", "status": "completed", "role": "assistant",
-                                "content": [{"type": "output_text", "text": "Hi there", "annotations": []}]}],
+                                "content": [{"type": "output_text", "text": "Hi there from responses", "annotations": []}]}],
                     "usage": {"input_tokens": 17, "output_tokens": 3, "total_tokens": 20,
                               "input_tokens_details": {"cached_tokens": 0}, "output_tokens_details": {"reasoning_tokens": 0}}}
         if not stream:
@@ -174,10 +174,10 @@ class Handler(BaseHTTPRequestHandler):
         self.start_events()
         created = dict(response, status="in_progress", output=[], usage=None)
         self.event(json.dumps({"type": "response.created", "sequence_number": 0, "response": created}), "response.created")
-        for i, w in enumerate(["Hi", " there"]):
+        for i, w in enumerate(["Hi", " there", " from", " responses"]):
             self.event(json.dumps({"type": "response.output_text.delta", "sequence_number": i + 1, "item_id": "msg_1",
                                    "output_index": 0, "content_index": 0, "delta": w}), "response.output_text.delta")
-        self.event(json.dumps({"type": "response.completed", "sequence_number": 3, "response": response}),
+        self.event(json.dumps({"type": "response.completed", "sequence_number": 5, "response": response}),
                    "response.completed", pause=False)
         self.end_events()
 

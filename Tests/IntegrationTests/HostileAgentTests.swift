@@ -145,7 +145,7 @@ struct HostileAgentTests {
         #expect(kill(state.helperPID, SIGSTOP) == 0)
         let started = Date()
         #expect(try d.cli(["stop", "-t", "1", "frozen"]).status == 0)
-        #expect(Date().timeIntervalSince(started) < 10)
+        #expect(Date().timeIntervalSince(started) < 30, "a bounded stop, not a fast one")
         var info = try Self.info(d, "frozen")
         for _ in 0..<100 where info.state != .exited { usleep(50_000); info = try Self.info(d, "frozen") }
         #expect(info.state == .exited && info.exitCode == 137 && info.reason == "stopped", "\(info)")

@@ -72,15 +72,17 @@ struct LLMFacadeTests {
         #expect(part("chat_stream")["text"] as? String == "Hello from the test upstream")
         #expect(part("chat_stream")["usage"] as? [Int] == [11, 5])
         #expect(part("responses")["usage"] as? [Int] == [17, 3])
-        #expect(part("responses_stream")["text"] as? String == "Hi there")
+        #expect(part("responses_stream")["text"] as? String == "Hi there from responses")
         #expect(part("messages")["usage"] as? [Int] == [13, 9])
         #expect(part("messages_stream")["usage"] as? [Int] == [13, 9])
         #expect(tour["models"] as? [String] == ["test-model"])
         #expect(tour["count_tokens"] as? Int == 5)
-        // The upstream pauses 250 ms between events: buffering would bunch them up.
+        // The upstream pauses 250 ms between events: buffering would bunch them all up. One late
+        // piece on a loaded machine shortens one gap, not the spread of the whole stream.
         for key in ["chat_stream", "responses_stream", "messages_stream"] {
             let gaps = part(key)["gaps"] as? [Double] ?? []
-            #expect(!gaps.isEmpty && gaps.allSatisfy { $0 >= 0.15 }, "\(key) chunks arrived together: \(gaps)")
+            let spread = gaps.reduce(0, +)
+            #expect(gaps.count >= 3 && spread >= 0.125 * Double(gaps.count), "\(key) chunks arrived together: \(gaps)")
         }
 
         let received = upstream.received()
