@@ -83,9 +83,10 @@ let package = Package(
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
+        .target(name: "Agents", dependencies: ["WarrenCore", "LinuxSupport"], swiftSettings: strict),
         .target(name: "WarrenDaemon", dependencies: [
             "WarrenCore", "WarrenStore", "ImageStore", "RuntimeDriver", "NativeDriver", "DockerDriver", "LLMFacade", "CLinux",
-            "LinuxSupport",
+            "LinuxSupport", "Agents",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
@@ -150,6 +151,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "LLMFacadeTests", dependencies: ["LLMFacade"]),
+        .testTarget(name: "AgentsTests", dependencies: ["Agents", "WarrenCore", "LinuxSupport"]),
         .testTarget(name: "DockerDriverTests", dependencies: [
             "DockerDriver", "WarrenCore", "LinuxSupport", "WarrenTestSupport",
             .product(name: "Logging", package: "swift-log"),

@@ -26,6 +26,8 @@ public enum APIRouter {
         /// Whether requests may name host paths (image import and export): on the Unix
         /// socket, within the peer's own permissions; never over TCP.
         public var acceptsHostPaths = true
+        /// Agent sessions; nil where a daemon runs none (some tests).
+        public var agents: AgentManager?
 
         public init(manager: SandboxManager, metrics: DaemonMetrics, dataRoot: String, bearerToken: String? = nil,
                     registry: RegistryClient? = nil, registryConfigPath: String? = nil) {
@@ -48,6 +50,7 @@ public enum APIRouter {
         addSystemRoutes(to: router, deps)
         addSandboxRoutes(to: router, deps)
         addImageRoutes(to: router, deps)
+        addAgentRoutes(to: router, deps)
         return router
     }
 

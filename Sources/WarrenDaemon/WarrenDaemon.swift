@@ -52,19 +52,21 @@ public struct WarrenDaemon: Sendable {
                                      storageFloor: StorageFloor(path: config.dataRoot, minimumFreeBytes: config.minimumFreeBytes),
                                      logger: logger)
         await manager.reconcile()
+        let agents = AgentManager(store: store, sandboxes: manager, logger: logger)
+        await agents.resume()
         let registry = RegistryClient(options: RegistryOptions(insecureRegistries: Set(config.insecureRegistries)), logger: logger)
 
         var services: [any Service] = []
         try UnixSocket.prepare(config.socketPath, logger: logger)
-        services.append(unixApplication(manager: manager, registry: registry, onReady: onReady))
+        services.append(unixApplication(manager: manager, agents: agents, registry: registry, onReady: onReady))
         var gateway: NotebookGateway?
         if let listen = config.listen {
             let notebookGateway = NotebookGateway(access: notebooks, bearerToken: token, logger: logger)
             gateway = notebookGateway
-            services.append(tcpApplication(manager: manager, registry: registry, listen: listen, token: token, gateway: notebookGateway))
+            services.append(tcpApplication(manager: manager, agents: agents, registry: registry, listen: listen, token: token, gateway: notebookGateway))
         }
         // Last in the list, so shut down first: it ends open streams, letting the servers drain.
-        services.append(ManagerService(manager: manager))
+        services.append(ManagerService(manager: manager, agents: agents))
 
         let group = ServiceGroup(configuration: .init(
             services: services, gracefulShutdownSignals: gracefulShutdownSignals, logger: logger))
@@ -86,10 +88,11 @@ public struct WarrenDaemon: Sendable {
 
     // MARK: - Listeners
 
-    private func unixApplication(manager: SandboxManager, registry: RegistryClient,
+    private func unixApplication(manager: SandboxManager, agents: AgentManager, registry: RegistryClient,
                                  onReady: @escaping @Sendable () async -> Void) -> some Service {
         var deps = APIRouter.Dependencies(manager: manager, metrics: metrics, dataRoot: configuration.dataRoot,
                                           registry: registry, registryConfigPath: configuration.registryConfigPath)
+        deps.agents = agents
         deps.notebookBaseURL = configuration.listen?.baseURL
         let path = configuration.socketPath
         let logger = self.logger
@@ -131,10 +134,11 @@ public struct WarrenDaemon: Sendable {
 
     /// The TCP listener: the API behind the bearer token, and notebooks (HTTP and
     /// WebSocket) behind their own cookies.
-    private func tcpApplication(manager: SandboxManager, registry: RegistryClient, listen: DaemonConfiguration.HostPort,
+    private func tcpApplication(manager: SandboxManager, agents: AgentManager, registry: RegistryClient, listen: DaemonConfiguration.HostPort,
                                 token: String?, gateway: NotebookGateway) -> some Service {
         var deps = APIRouter.Dependencies(manager: manager, metrics: metrics, dataRoot: configuration.dataRoot,
                                           bearerToken: token, registry: registry, registryConfigPath: configuration.registryConfigPath)
+        deps.agents = agents
         deps.notebookGateway = gateway
         deps.notebookBaseURL = listen.baseURL
         deps.acceptsHostPaths = false
@@ -193,9 +197,11 @@ public struct WarrenDaemon: Sendable {
 /// Keeps the manager alive in the service group and shuts it down gracefully.
 struct ManagerService: Service {
     let manager: SandboxManager
+    let agents: AgentManager
 
     func run() async throws {
         try? await gracefulShutdown()
+        await agents.shutdown()
         await manager.shutdown()
         await manager.facade?.shutdown()
     }

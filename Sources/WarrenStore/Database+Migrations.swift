@@ -74,6 +74,25 @@ extension WarrenStore {
             }
             try db.create(index: "llm_calls_sandbox", on: "llm_calls", columns: ["sandbox_id", "id"])
         }
+        m.registerMigration("v3-agents") { db in
+            // A session's info as JSON, and the daemon's own record of where its turn
+            // stands (the worktree, how far the sandbox's output has been read).
+            try db.create(table: "agents") { t in
+                t.primaryKey("id", .text)
+                t.column("name", .text)
+                t.column("state", .text).notNull()
+                t.column("info", .text).notNull()
+                t.column("runtime", .blob).notNull()
+                t.column("created_at", .double).notNull()
+            }
+            try db.execute(sql: "CREATE UNIQUE INDEX agents_name ON agents(name) WHERE name IS NOT NULL")
+            try db.create(table: "agent_events") { t in
+                t.column("agent_id", .text).notNull()
+                t.column("seq", .integer).notNull()
+                t.column("body", .text).notNull()
+                t.primaryKey(["agent_id", "seq"])
+            }
+        }
         return m
     }()
 }

@@ -15,6 +15,8 @@ public final class WarrenStore: Sendable {
     public let events: EventRepository
     /// LLM facade tokens, usage and call audit.
     public let llm: LLMRepository
+    /// Agent sessions and their events.
+    public let agents: AgentRepository
 
     let writer: any DatabaseWriter
     let logger: Logger
@@ -49,6 +51,7 @@ public final class WarrenStore: Sendable {
         self.sandboxes = SandboxRepository(writer: writer)
         self.events = EventRepository(writer: writer)
         self.llm = LLMRepository(writer: writer)
+        self.agents = AgentRepository(writer: writer)
         logger.debug("database ready", metadata: ["migrations": "\(Self.migrator.migrations)"])
     }
 

@@ -240,6 +240,11 @@ public actor NativeDriver: RuntimeDriver {
     }
 
     /// The id slot the sandbox's bundle was given, read from its launch config.
+    public func hostRootIdentity(id: String) async throws -> (uid: UInt32, gid: UInt32) {
+        guard let map = idMapOf(id) else { throw WarrenError(.notFound, "no such sandbox: \(id)") }
+        return (map.hostID, map.hostID)
+    }
+
     nonisolated func idMapOf(_ id: String) -> IDMap? {
         guard let data = readFileIfPresent(bundle(id).configFile) else { return nil }
         return (try? WarrenJSON.decoder().decode(HelperLaunchConfig.self, from: Data(data)))?.idMap

@@ -64,6 +64,10 @@ public protocol RuntimeDriver: Sendable {
     /// Removes what the driver made for sandboxes in general once no sandbox uses it
     /// (empty cgroup parents); called after start-up reconciliation and at shutdown.
     func pruneShared() async
+
+    /// The host uid and gid the sandbox's root writes files as, on a bind that hands it
+    /// no other id: what a directory the daemon makes for the sandbox alone is given to.
+    func hostRootIdentity(id: String) async throws -> (uid: UInt32, gid: UInt32)
 }
 
 extension RuntimeDriver {
@@ -84,6 +88,10 @@ extension RuntimeDriver {
     }
 
     public func pruneShared() async {}
+
+    public func hostRootIdentity(id: String) async throws -> (uid: UInt32, gid: UInt32) {
+        throw WarrenError(.unsupported, "driver \(name) hands no directory to a sandbox's root")
+    }
 
     public func preflight(spec: SandboxSpec) async throws {}
 }

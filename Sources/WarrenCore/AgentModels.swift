@@ -1,0 +1,172 @@
+import Foundation
+
+/// What `POST /v1/agents` asks for: an agent CLI (a provider) on a workspace, in a
+/// sandbox of its own, with a first prompt.
+public struct AgentSpec: Codable, Sendable, Equatable {
+    public var name: String?
+    /// `claude`, `codex` or `command`.
+    public var provider: String
+    public var model: String?
+    public var prompt: String
+    public var systemPrompt: String?
+    /// Most model turns (tool round trips) the CLI takes per prompt.
+    public var maxTurns: Int?
+    /// The program of the `command` provider; the prompt is its last argument.
+    public var command: [String]
+    /// A host directory mounted read-write at `/workspace`.
+    public var workspace: String?
+    /// A host git repository, `PATH[@REF]`: the agent works on a worktree of its own on
+    /// branch `warren/<session>`, committed at the end of each turn.
+    public var repo: String?
+    /// The image the sandbox runs (default `warren-agent:latest`), or a root filesystem.
+    public var image: String?
+    public var rootfs: String?
+    public var driver: String?
+    /// Budgets and limits of the session's LLM access; its providers follow the agent's.
+    public var llm: LLMAccess?
+    public var limits: ResourceLimits
+    public var network: NetworkMode
+    public var env: [String]
+    public var labels: [String: String]
+
+    public init(provider: String = "claude", prompt: String, model: String? = nil, name: String? = nil) {
+        self.provider = provider; self.prompt = prompt; self.model = model; self.name = name
+        command = []; limits = ResourceLimits(); network = .none; env = []; labels = [:]
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, provider, model, prompt, systemPrompt, maxTurns, command, workspace, repo, image, rootfs, driver
+        case llm, limits, network, env, labels
+    }
+
+    /// Only `prompt` is required; `provider` defaults to `claude`.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decodeIfPresent(String.self, forKey: .name)
+        provider = try c.decodeIfPresent(String.self, forKey: .provider) ?? "claude"
+        model = try c.decodeIfPresent(String.self, forKey: .model)
+        prompt = try c.decode(String.self, forKey: .prompt)
+        systemPrompt = try c.decodeIfPresent(String.self, forKey: .systemPrompt)
+        maxTurns = try c.decodeIfPresent(Int.self, forKey: .maxTurns)
+        command = try c.decodeIfPresent([String].self, forKey: .command) ?? []
+        workspace = try c.decodeIfPresent(String.self, forKey: .workspace)
+        repo = try c.decodeIfPresent(String.self, forKey: .repo)
+        image = try c.decodeIfPresent(String.self, forKey: .image)
+        rootfs = try c.decodeIfPresent(String.self, forKey: .rootfs)
+        driver = try c.decodeIfPresent(String.self, forKey: .driver)
+        llm = try c.decodeIfPresent(LLMAccess.self, forKey: .llm)
+        limits = try c.decodeIfPresent(ResourceLimits.self, forKey: .limits) ?? ResourceLimits()
+        network = try c.decodeIfPresent(NetworkMode.self, forKey: .network) ?? .none
+        env = try c.decodeIfPresent([String].self, forKey: .env) ?? []
+        labels = try c.decodeIfPresent([String: String].self, forKey: .labels) ?? [:]
+    }
+
+    /// The image an agent runs when it names none.
+    public static let defaultImage = "warren-agent:latest"
+    /// Where the workspace is mounted in the sandbox.
+    public static let workspacePath = "/workspace"
+    /// The most bytes of one prompt.
+    public static let maxPromptBytes = 256 << 10
+}
+
+/// A follow-up turn: `POST /v1/agents/{id}/turns`.
+public struct AgentTurnRequest: Codable, Sendable, Equatable {
+    public var prompt: String
+    public init(prompt: String) { self.prompt = prompt }
+}
+
+/// The git branch an agent session works on.
+public struct AgentBranch: Codable, Sendable, Equatable {
+    /// The host repository (its top directory).
+    public var repository: String
+    /// `warren/<session>`.
+    public var name: String
+    /// The commit the branch began at.
+    public var base: String
+    /// The branch's newest commit.
+    public var head: String?
+    public init(repository: String, name: String, base: String, head: String? = nil) {
+        self.repository = repository; self.name = name; self.base = base; self.head = head
+    }
+}
+
+/// An agent session as the API shows it.
+public struct AgentInfo: Codable, Sendable, Equatable {
+    public var id: String
+    public var name: String?
+    public var provider: String
+    public var model: String?
+    public var state: AgentState
+    /// The sandbox the session runs in; nil once it is removed.
+    public var sandboxID: String?
+    public var spec: AgentSpec
+    public var branch: AgentBranch?
+    /// Turns begun so far.
+    public var turns: Int
+    /// The CLI's own conversation id, which follow-up turns resume.
+    public var conversationID: String?
+    /// The last turn's final answer.
+    public var result: String?
+    /// Why the session failed or stopped.
+    public var error: String?
+    public var createdAt: Date
+    public var updatedAt: Date
+    /// What the session used through the LLM facade, kept after its sandbox is gone.
+    public var usage: [LLMUsage]
+    /// The sequence number of its newest event.
+    public var lastEvent: Int64 = 0
+
+    public init(id: String, name: String?, spec: AgentSpec, state: AgentState, createdAt: Date) {
+        self.id = id; self.name = name; self.provider = spec.provider; self.model = spec.model; self.state = state
+        self.spec = spec; self.turns = 0; self.createdAt = createdAt; self.updatedAt = createdAt; self.usage = []
+    }
+}
+
+/// One thing an agent did, in one schema for every provider.
+public struct AgentEvent: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable, CaseIterable {
+        case sessionStarted = "session_started"
+        case turnStarted = "turn_started"
+        case assistantText = "assistant_text"
+        case toolCall = "tool_call"
+        case toolResult = "tool_result"
+        case usage
+        case turnCompleted = "turn_completed"
+        case error
+        case sessionEnded = "session_ended"
+    }
+
+    /// Per session, from 1, without gaps.
+    public var seq: Int64
+    public var session: String
+    public var time: Date
+    public var turn: Int
+    public var type: Kind
+    /// Assistant text, a prompt (turn started), or an error message.
+    public var text: String?
+    /// A tool's name.
+    public var tool: String?
+    /// The CLI's id of a tool call, which its result names too.
+    public var callID: String?
+    public var input: JSONValue?
+    public var ok: Bool?
+    /// The start of a tool's result.
+    public var excerpt: String?
+    /// A turn's final answer.
+    public var result: String?
+    public var durationMs: Int64?
+    public var inputTokens: Int64?
+    public var outputTokens: Int64?
+    /// A session's final state (session ended).
+    public var state: AgentState?
+
+    public init(seq: Int64 = 0, session: String = "", time: Date = Date(), turn: Int = 0, type: Kind) {
+        self.seq = seq; self.session = session; self.time = time; self.turn = turn; self.type = type
+    }
+
+    public static func text(_ kind: Kind, _ text: String) -> AgentEvent {
+        var e = AgentEvent(type: kind)
+        e.text = text
+        return e
+    }
+}
