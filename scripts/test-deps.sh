@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(
     build-essential pkg-config libc6-dev libseccomp-dev libcap-dev libarchive-dev libsqlite3-dev
     busybox-static ca-certificates python3 python3-venv python3-pip zstd e2fsprogs util-linux iproute2
-    skopeo umoci mmdebstrap docker-registry apache2-utils openssl docker.io iptables
+    skopeo umoci mmdebstrap docker-registry apache2-utils openssl docker.io iptables git
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -33,7 +33,8 @@ public enum AgentRunner {
 
     /// The script of turn `number`: into the workspace, the provider's environment, then the CLI.
     public static func turnScript(_ invocation: AgentInvocation, workdir: String) -> String {
-        var lines = ["cd \(quote(workdir)) || exit 71"]
+        // The runner keeps its own files private; what the agent writes gets the usual modes.
+        var lines = ["umask 022", "cd \(quote(workdir)) || exit 71"]
         for entry in invocation.environment {
             guard let eq = entry.firstIndex(of: "=") else { continue }
             lines.append("export \(entry[..<eq])=\(quote(String(entry[entry.index(after: eq)...])))")

@@ -6,7 +6,7 @@ import WarrenCore
 public struct CodexProvider: AgentProvider {
     public let name = "codex"
     public let llmProviders = ["openai"]
-    public static let defaultModel = "gpt-5-codex"
+    public static let defaultModel = "gpt-5.5"
     public init() {}
 
     public func invocation(for turn: AgentTurn) -> AgentInvocation {
@@ -26,7 +26,7 @@ public struct CodexProvider: AgentProvider {
         args += ["-m", turn.model ?? Self.defaultModel]
         if let conversation = turn.conversationID { args.append(conversation) }
         args += ["--", turn.prompt]
-        return AgentInvocation(arguments: args, environment: ["CODEX_HOME=/root/.codex"])
+        return AgentInvocation(arguments: args)
     }
 
     public func makeParser() -> any AgentOutputParser { Parser() }

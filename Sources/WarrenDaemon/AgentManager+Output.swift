@@ -147,7 +147,13 @@ extension AgentManager {
         }
         if !ok {
             let reasons = try await store.agents.events(id, since: 0, limit: 100_000).filter { $0.turn == n && $0.type == .error }
-            try await finish(id, state: .failed, because: reasons.last?.text ?? "turn \(n) failed (exit code \(exitCode))")
+            var reason = reasons.last?.text ?? "turn \(n) failed (exit code \(exitCode))"
+            // The CLI words a refusal its own way; what the facade answered says which it was.
+            if let sandboxID = info.sandboxID, let last = try? await store.llm.calls(sandboxID: sandboxID, limit: 100_000).last,
+               last.status >= 400 {
+                reason += " (the LLM facade answered \(last.status) to \(last.endpoint))"
+            }
+            try await finish(id, state: .failed, because: reason)
         }
     }
 

@@ -80,6 +80,14 @@ def before_call(ctx, case, kwargs):
             for m in mounts:
                 if isinstance(m, dict) and "source" in m:
                     m["source"] = confined(m["source"])
+    if method == "POST" and path == "/v1/agents":
+        # Host paths confined; no image the fuzz daemon holds, so no session outlives its
+        # request: what is fuzzed is the checking, not hundreds of idle sandboxes.
+        for key in ("workspace", "repo", "rootfs"):
+            if key in body:
+                body[key] = confined(body[key])
+        body.pop("driver", None)
+        body.pop("image", None)
     if method == "POST" and path == "/v1/images/pull" and isinstance(body.get("reference"), str):
         first, sep, rest = body["reference"].partition("/")
         ref = rest if sep and ("." in first or ":" in first or first == "localhost") else body["reference"]

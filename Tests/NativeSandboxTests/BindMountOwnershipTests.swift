@@ -19,22 +19,8 @@ struct BindMountOwnershipTests {
         return dir
     }
 
-    /// A regular account of this host and its primary group (one is made when there is none).
-    static let account: (uid: uid_t, gid: gid_t) = {
-        func find() -> (uid_t, gid_t)? {
-            let passwd = (try? String(contentsOfFile: "/etc/passwd", encoding: .utf8)) ?? ""
-            for line in passwd.split(separator: "\n") {
-                let f = line.split(separator: ":", omittingEmptySubsequences: false)
-                if f.count >= 4, let u = UInt32(f[2]), let g = UInt32(f[3]), (1000...60000).contains(u), (1000...60000).contains(g) {
-                    return (u, g)
-                }
-            }
-            return nil
-        }
-        if let found = find() { return found }
-        _ = try? TestRootfs.run("/usr/sbin/useradd", ["--no-create-home", "warren-bind-owner"])
-        return find() ?? (1000, 1000)
-    }()
+    /// A regular account of this host and its primary group.
+    static var account: (uid: uid_t, gid: gid_t) { TestAccount.regular }
 
     func owner(_ path: String) -> (uid: uid_t, gid: gid_t, mode: mode_t) {
         var st = stat()

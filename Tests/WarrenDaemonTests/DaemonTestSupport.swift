@@ -26,7 +26,9 @@ struct Harness {
     }
 
     var router: Router<DaemonRequestContext> {
-        APIRouter.build(.init(manager: manager, metrics: metrics, dataRoot: "/tmp/warren-test"))
+        var deps = APIRouter.Dependencies(manager: manager, metrics: metrics, dataRoot: "/tmp/warren-test")
+        deps.agents = AgentManager(store: store, sandboxes: manager, logger: quietLogger)
+        return APIRouter.build(deps)
     }
 
     /// Runs `body` against the routes in memory.

@@ -11,12 +11,14 @@ public final class TestLLMUpstream: @unchecked Sendable {
     let dir: String
     let process: Process
 
-    public init() throws {
+    /// Starts `script` (a fixture speaking both providers' protocols): `llm-upstream.py`, or
+    /// `agent-upstream.py`, which scripts the tool calls of real agent CLIs.
+    public init(script: String = "llm-upstream.py") throws {
         dir = "/tmp/warren-llm-upstream-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        p.arguments = [Fixture.path("llm-upstream.py"), "--port-file", dir + "/port", "--record", dir + "/requests.jsonl",
+        p.arguments = [Fixture.path(script), "--port-file", dir + "/port", "--record", dir + "/requests.jsonl",
                        "--openai-key", openAIKey, "--anthropic-key", anthropicKey]
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle(forWritingAtPath: "/dev/null")

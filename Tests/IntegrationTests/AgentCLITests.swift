@@ -1,0 +1,91 @@
+import Foundation
+import LinuxSupport
+import Testing
+import WarrenCore
+import WarrenTestSupport
+
+/// The real Claude Code and Codex CLIs (from PyPI, in the warren-agent image) as agent
+/// sessions, offline: a scripted upstream behind Warren's facade asks them for tool calls.
+@Suite("Agent CLIs", .serialized)
+struct AgentCLITests {
+    final class Setup: @unchecked Sendable {
+        let upstream: TestLLMUpstream
+        let daemon: DaemonHarness
+        init() throws {
+            let image = try AgentGuestImage.path()
+            upstream = try TestLLMUpstream(script: "agent-upstream.py")
+            daemon = try DaemonHarness(daemonEnvironment: upstream.daemonEnvironment)
+            let imported = try daemon.cli(["image", "import", "--tag", "warren-agent:latest", image])
+            guard imported.status == 0 else { throw HarnessError("import failed: \(imported.stderr)") }
+        }
+        func cleanUp() { daemon.cleanUp(); upstream.stop() }
+    }
+
+    /// One CLI on a repo: a file-writing turn, a follow-up with the history, and no key anywhere.
+    func writeAndFollowUp(provider: String, model: [String]) async throws {
+        let s = try await runBlocking { try Setup() }
+        defer { s.cleanUp() }
+        let d = s.daemon
+        let repo = try AgentSessionTests.repository()
+        defer { try? removeTree(repo) }
+        let run = try await d.run(["agent", "run", "--name", provider, "--provider", provider] + model
+                                  + ["--repo", repo, "write notes.txt: hello from \(provider)"])
+        #expect(run.status == 0, "\(run.stdout) \(run.stderr)")
+        let info = try AgentSessionTests.inspect(d, provider)
+        let branch = try #require(info.branch)
+        #expect(try AgentSessionTests.git(repo, ["show", "\(branch.name):notes.txt"]) == "hello from \(provider)")
+        #expect(try AgentSessionTests.git(repo, ["status", "--porcelain"]).isEmpty)
+        #expect(info.conversationID?.isEmpty == false, "the CLI's conversation id is kept")
+        var events = try AgentSessionTests.events(d, provider)
+        let call = try #require(events.first { $0.type == .toolCall }, "\(events)")
+        #expect(call.input != nil && events.contains { $0.type == .toolResult && $0.ok == true }, "\(events)")
+        #expect(events.contains { $0.type == .assistantText && $0.text?.contains("done: wrote notes.txt") == true }, "\(events)")
+        #expect(info.usage.contains { $0.requests >= 2 }, "usage from the facade: \(info.usage)")
+
+        // The follow-up resumes the conversation: the upstream sees the first turn's messages.
+        let send = try await d.run(["agent", "send", provider, "how many turns so far?"])
+        #expect(send.status == 0 && send.stdout.contains("✓ turn 2 done"), "\(send.stdout) \(send.stderr)")
+        events = try AgentSessionTests.events(d, provider)
+        let answer = events.last { $0.type == .assistantText }?.text ?? ""
+        #expect(answer.contains("echo: how many turns so far?") && !answer.contains("turns=1"), "\(answer)")
+        let lastBody = s.upstream.received().last { $0.method == "POST" }?.body ?? ""
+        #expect(lastBody.contains("write notes.txt: hello from \(provider)"), "the follow-up carries the first prompt")
+
+        // The real key is never in the sandbox's environment, its output or the events.
+        let sandbox = try #require(try AgentSessionTests.inspect(d, provider).sandboxID)
+        let env = try d.cli(["exec", sandbox, "--", "/usr/bin/env"]).stdout
+        let output = try d.cli(["logs", sandbox]).stdout + (try d.cli(["agent", "logs", "--json", provider]).stdout)
+        for key in [s.upstream.openAIKey, s.upstream.anthropicKey] {
+            #expect(!env.contains(key) && !output.contains(key))
+        }
+        #expect(env.contains("wrn_llm_"), "the sandbox holds a facade token")
+        #expect(!s.upstream.everythingReceived().contains("wrn_llm_"), "the upstream never sees the token")
+        _ = try d.cli(["agent", "stop", provider])
+        #expect(try AgentSessionTests.inspect(d, provider).usage.contains { $0.requests >= 3 }, "usage outlives the sandbox")
+        _ = try d.cli(["agent", "rm", "--delete-branch", provider])
+    }
+
+    @Test("Claude Code writes a file on its branch, resumes its conversation, and never holds a key")
+    func claude() async throws { try await writeAndFollowUp(provider: "claude", model: []) }
+
+    @Test("Codex writes a file on its branch, resumes its thread, and never holds a key")
+    func codex() async throws { try await writeAndFollowUp(provider: "codex", model: []) }
+
+    @Test("an exhausted budget: the CLI gets the provider's 429 and the session fails with that reason")
+    func budget() async throws {
+        let s = try await runBlocking { try Setup() }
+        defer { s.cleanUp() }
+        let workspace = s.daemon.dir + "/ws"
+        try FileManager.default.createDirectory(atPath: workspace, withIntermediateDirectories: true)
+        try changeOwnerOfTree(workspace, uid: TestAccount.regular.uid, gid: TestAccount.regular.gid)
+        for provider in ["claude", "codex"] {
+            let r = try await s.daemon.run(["agent", "run", "--name", "poor-\(provider)", "--provider", provider, "--workspace", workspace,
+                                            "--llm-budget-requests", "1", "write budget.txt: more than one call"])
+            #expect(r.status == 1 && r.stdout.contains("✗ turn 1 failed"), "\(r.stdout) \(r.stderr)")
+            let info = try AgentSessionTests.inspect(s.daemon, "poor-\(provider)")
+            #expect(info.state == .failed && (info.error ?? "").contains("the LLM facade answered 429"), "\(info.error ?? "")")
+            let calls = s.upstream.received().filter { $0.method == "POST" }.count
+            #expect(calls <= 2, "the budget stopped calls at the facade: the upstream saw \(calls)")
+        }
+    }
+}
