@@ -1,37 +1,73 @@
 #!/usr/bin/env bash
-# Builds Warren, starts the daemon on its defaults, and runs an agent in a native sandbox.
+# Builds Warren, starts the daemon on its defaults, and runs a real agent (Claude Code) in
+# a native sandbox on a small git repository: it works on a branch of its own, which
+# Warren commits, and never sees a provider key.
+#
+# With ANTHROPIC_API_KEY in the environment the agent talks to Anthropic (through Warren's
+# LLM facade); without one, to the bundled local scripted upstream, which asks it for the
+# same tool calls offline. The demo says which.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" != 0 ]; then echo "scripts/demo.sh: run as root (the native driver needs it)" >&2; exit 1; fi
-if ! command -v busybox >/dev/null || ! dpkg -s libseccomp-dev libcap-dev libsqlite3-dev >/dev/null 2>&1; then
-    apt-get update -q && apt-get install -y -q busybox-static libseccomp-dev libcap-dev libsqlite3-dev libarchive-dev pkg-config
-fi
+need=()
+for p in libseccomp-dev libcap-dev libsqlite3-dev libarchive-dev pkg-config git mmdebstrap umoci python3-pip ca-certificates; do
+    dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
+done
+if [ "${#need[@]}" -gt 0 ]; then apt-get update -q && apt-get install -y -q --no-install-recommends "${need[@]}"; fi
 swift build -c release
 BIN="$(swift build -c release --show-bin-path)"
+DEMO=/var/lib/warren-demo
+mkdir -p "$DEMO"
 
-# A tiny root filesystem for the agent: busybox and a script.
-ROOTFS=/var/lib/warren-demo/rootfs
-mkdir -p "$ROOTFS/bin" "$ROOTFS/etc" "$ROOTFS/work"
-chmod 755 /var/lib/warren-demo
-chown 1000:1000 "$ROOTFS/work"   # the id-mapped rootfs shows host uid 1000 as the sandbox's uid 1000
-rm -f "$ROOTFS/bin/busybox"; cp "$(command -v busybox)" "$ROOTFS/bin/busybox"
-for a in $("$ROOTFS/bin/busybox" --list); do [ "$a" = busybox ] || ln -sf busybox "$ROOTFS/bin/$a"; done
-printf 'root:x:0:0:root:/root:/bin/sh\nagent:x:1000:1000:agent:/work:/bin/sh\n' > "$ROOTFS/etc/passwd"
-printf 'root:x:0:\nagent:x:1000:\n' > "$ROOTFS/etc/group"
-cat > "$ROOTFS/bin/agent" <<'AGENT'
-#!/bin/sh
-echo "agent: I am $(id -un) (uid $(id -u)) on $(hostname)"
-echo "agent: network interfaces: $(cut -d: -f1 /proc/net/dev | tail -n +3 | tr -d ' ' | tr '\n' ' ')"
-echo "agent: capabilities: $(grep CapEff /proc/self/status | cut -f2)"
-if mount -t tmpfs x /tmp 2>/dev/null; then echo "agent: mount worked (unexpected)"; else echo "agent: mount refused, as it should be"; fi
-echo "agent: writing my work"; echo "result=42" > /work/result.txt && cat /work/result.txt
-AGENT
-chmod 755 "$ROOTFS/bin/agent"
+# The model provider: the real one when a key is given, else the local scripted upstream.
+if [ -n "${ANTHROPIC_API_KEY:-}" ]; then
+    echo "demo: ANTHROPIC_API_KEY is set: the agent talks to Anthropic through Warren's facade"
+else
+    echo "demo: no ANTHROPIC_API_KEY: the agent talks to the bundled local scripted upstream (Tests/Fixtures/agent-upstream.py)"
+    export ANTHROPIC_API_KEY="sk-ant-demo-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+    export OPENAI_API_KEY="sk-demo-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+    rm -f "$DEMO/upstream.port"
+    python3 Tests/Fixtures/agent-upstream.py --port-file "$DEMO/upstream.port" --record "$DEMO/upstream.jsonl" \
+        --openai-key "$OPENAI_API_KEY" --anthropic-key "$ANTHROPIC_API_KEY" >"$DEMO/upstream.log" 2>&1 &
+    UPSTREAM=$!
+    trap 'kill $UPSTREAM 2>/dev/null || true' EXIT
+    for _ in $(seq 1 100); do [ -s "$DEMO/upstream.port" ] && break; sleep 0.1; done
+    export WARREN_ANTHROPIC_BASE_URL="http://127.0.0.1:$(cat "$DEMO/upstream.port")"
+    export WARREN_OPENAI_BASE_URL="$WARREN_ANTHROPIC_BASE_URL"
+fi
 
-if ! "$BIN/warren" version >/dev/null 2>&1; then
+# The daemon, on its defaults (the keys stay in its environment, never in a sandbox).
+if "$BIN/warren" version >/dev/null 2>&1; then
+    echo "demo: a daemon already runs on the default socket; it uses its own provider settings"
+else
     "$BIN/warren" daemon >/var/log/warren-demo.log 2>&1 &
     for _ in $(seq 1 100); do "$BIN/warren" version >/dev/null 2>&1 && break; sleep 0.1; done
 fi
-"$BIN/warren" info
+
+# The agent image: Debian with git and the Claude Code and Codex CLIs, built here once.
+if ! "$BIN/warren" image inspect warren-agent:latest >/dev/null 2>&1; then
+    [ -s "$DEMO/warren-agent.tar" ] || sh guest-images/agent/build.sh "$DEMO/warren-agent.tar"
+    "$BIN/warren" image import --tag warren-agent:latest "$DEMO/warren-agent.tar"
+fi
+
+# A small repository; the agent's files will be its owner's (the sudo user's, when there is one).
+REPO="$DEMO/repo"
+if [ ! -d "$REPO/.git" ]; then
+    mkdir -p "$REPO"
+    printf '# Demo\n\nA repository an agent works on.\n' > "$REPO/README.md"
+    git -C "$REPO" init -q -b main
+    git -C "$REPO" add README.md
+    git -C "$REPO" -c user.name=demo -c user.email=demo@localhost commit -qm "A README"
+    if [ -n "${SUDO_UID:-}" ] && [ "$SUDO_UID" != 0 ]; then chown -R "$SUDO_UID:${SUDO_GID:-$SUDO_UID}" "$DEMO/repo"; fi
+fi
+
 echo
-exec "$BIN/warren" run --rm --rootfs "$ROOTFS" --user agent --memory 256m --pids-limit 64 --timeout 60 -- /bin/agent
+"$BIN/warren" agent run --name "demo-$$" --repo "$REPO" --llm-budget-tokens 200000 \
+    "write hello.txt: Hello from Claude Code in a Warren sandbox"
+echo
+"$BIN/warren" agent send "demo-$$" "run: cat hello.txt && ls -la"
+echo
+echo "demo: the agent's branch, in $REPO (your checkout is untouched):"
+git -C "$REPO" -c safe.directory='*' log --oneline --stat "warren/$("$BIN/warren" agent inspect "demo-$$" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"][:12])')" | head -20
+"$BIN/warren" agent stop "demo-$$" >/dev/null
+"$BIN/warren" agent rm "demo-$$"
