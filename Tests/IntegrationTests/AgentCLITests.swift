@@ -26,17 +26,17 @@ struct AgentCLITests {
         let s = try await runBlocking { try Setup() }
         defer { s.cleanUp() }
         let d = s.daemon
-        let repo = try AgentSessionTests.repository()
+        let repo = try await AgentSessionTests.repository()
         defer { try? removeTree(repo) }
         let run = try await d.run(["agent", "run", "--name", provider, "--provider", provider] + model
                                   + ["--repo", repo, "write notes.txt: hello from \(provider)"])
         #expect(run.status == 0, "\(run.stdout) \(run.stderr)")
-        let info = try AgentSessionTests.inspect(d, provider)
+        let info = try await AgentSessionTests.inspect(d, provider)
         let branch = try #require(info.branch)
-        #expect(try AgentSessionTests.git(repo, ["show", "\(branch.name):notes.txt"]) == "hello from \(provider)")
-        #expect(try AgentSessionTests.git(repo, ["status", "--porcelain"]).isEmpty)
+        #expect(try await AgentSessionTests.git(repo, ["show", "\(branch.name):notes.txt"]) == "hello from \(provider)")
+        #expect(try await AgentSessionTests.git(repo, ["status", "--porcelain"]).isEmpty)
         #expect(info.conversationID?.isEmpty == false, "the CLI's conversation id is kept")
-        var events = try AgentSessionTests.events(d, provider)
+        var events = try await AgentSessionTests.events(d, provider)
         let call = try #require(events.first { $0.type == .toolCall }, "\(events)")
         #expect(call.input != nil && events.contains { $0.type == .toolResult && $0.ok == true }, "\(events)")
         #expect(events.contains { $0.type == .assistantText && $0.text?.contains("done: wrote notes.txt") == true }, "\(events)")
@@ -45,24 +45,24 @@ struct AgentCLITests {
         // The follow-up resumes the conversation: the upstream sees the first turn's messages.
         let send = try await d.run(["agent", "send", provider, "how many turns so far?"])
         #expect(send.status == 0 && send.stdout.contains("✓ turn 2 done"), "\(send.stdout) \(send.stderr)")
-        events = try AgentSessionTests.events(d, provider)
+        events = try await AgentSessionTests.events(d, provider)
         let answer = events.last { $0.type == .assistantText }?.text ?? ""
         #expect(answer.contains("echo: how many turns so far?") && !answer.contains("turns=1"), "\(answer)")
         let lastBody = s.upstream.received().last { $0.method == "POST" }?.body ?? ""
         #expect(lastBody.contains("write notes.txt: hello from \(provider)"), "the follow-up carries the first prompt")
 
         // The real key is never in the sandbox's environment, its output or the events.
-        let sandbox = try #require(try AgentSessionTests.inspect(d, provider).sandboxID)
-        let env = try d.cli(["exec", sandbox, "--", "/usr/bin/env"]).stdout
-        let output = try d.cli(["logs", sandbox]).stdout + (try d.cli(["agent", "logs", "--json", provider]).stdout)
+        let sandbox = try #require(try await AgentSessionTests.inspect(d, provider).sandboxID)
+        let env = try await d.run(["exec", sandbox, "--", "/usr/bin/env"]).stdout
+        let output = try await d.run(["logs", sandbox]).stdout + (try await d.run(["agent", "logs", "--json", provider]).stdout)
         for key in [s.upstream.openAIKey, s.upstream.anthropicKey] {
             #expect(!env.contains(key) && !output.contains(key))
         }
         #expect(env.contains("wrn_llm_"), "the sandbox holds a facade token")
         #expect(!s.upstream.everythingReceived().contains("wrn_llm_"), "the upstream never sees the token")
-        _ = try d.cli(["agent", "stop", provider])
-        #expect(try AgentSessionTests.inspect(d, provider).usage.contains { $0.requests >= 3 }, "usage outlives the sandbox")
-        _ = try d.cli(["agent", "rm", "--delete-branch", provider])
+        _ = try await d.run(["agent", "stop", provider])
+        #expect(try await AgentSessionTests.inspect(d, provider).usage.contains { $0.requests >= 3 }, "usage outlives the sandbox")
+        _ = try await d.run(["agent", "rm", "--delete-branch", provider])
     }
 
     @Test("Claude Code writes a file on its branch, resumes its conversation, and never holds a key")
@@ -82,7 +82,7 @@ struct AgentCLITests {
             let r = try await s.daemon.run(["agent", "run", "--name", "poor-\(provider)", "--provider", provider, "--workspace", workspace,
                                             "--llm-budget-requests", "1", "write budget.txt: more than one call"])
             #expect(r.status == 1 && r.stdout.contains("✗ turn 1 failed"), "\(r.stdout) \(r.stderr)")
-            let info = try AgentSessionTests.inspect(s.daemon, "poor-\(provider)")
+            let info = try await AgentSessionTests.inspect(s.daemon, "poor-\(provider)")
             #expect(info.state == .failed && (info.error ?? "").contains("the LLM facade answered 429"), "\(info.error ?? "")")
             let calls = s.upstream.received().filter { $0.method == "POST" }.count
             #expect(calls <= 2, "the budget stopped calls at the facade: the upstream saw \(calls)")

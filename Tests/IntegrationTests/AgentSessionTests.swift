@@ -9,7 +9,11 @@ import WarrenTestSupport
 @Suite("Agent sessions", .serialized)
 struct AgentSessionTests {
     /// A git repository with one commit, owned by `owner` (root when nil).
-    static func repository(owner: (uid: uid_t, gid: gid_t)? = nil) throws -> String {
+    static func repository(owner: (uid: uid_t, gid: gid_t)? = nil) async throws -> String {
+        try await runBlocking { try makeRepository(owner: owner) }
+    }
+
+    static func makeRepository(owner: (uid: uid_t, gid: gid_t)?) throws -> String {
         let dir = "/tmp/warren-agent-repo-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try "hello\n".write(toFile: dir + "/README", atomically: true, encoding: .utf8)
@@ -20,62 +24,62 @@ struct AgentSessionTests {
         return dir
     }
 
-    static func git(_ repo: String, _ args: [String]) throws -> String {
-        try TestRootfs.run("/usr/bin/git", ["-c", "safe.directory=*", "-C", repo] + args).trimmingCharacters(in: .whitespacesAndNewlines)
+    static func git(_ repo: String, _ args: [String]) async throws -> String {
+        try await runBlocking { try TestRootfs.run("/usr/bin/git", ["-c", "safe.directory=*", "-C", repo] + args) }.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    static func events(_ d: DaemonHarness, _ session: String) throws -> [AgentEvent] {
-        let out = try d.cli(["agent", "logs", "--json", session]).stdout
+    static func events(_ d: DaemonHarness, _ session: String) async throws -> [AgentEvent] {
+        let out = try await d.run(["agent", "logs", "--json", session]).stdout
         return try out.split(separator: "\n").map { try WarrenJSON.decoder().decode(AgentEvent.self, from: Data($0.utf8)) }
     }
 
-    static func inspect(_ d: DaemonHarness, _ session: String) throws -> AgentInfo {
-        try WarrenJSON.decoder().decode(AgentInfo.self, from: Data(try d.cli(["agent", "inspect", session]).stdout.utf8))
+    static func inspect(_ d: DaemonHarness, _ session: String) async throws -> AgentInfo {
+        try WarrenJSON.decoder().decode(AgentInfo.self, from: Data(try await d.run(["agent", "inspect", session]).stdout.utf8))
     }
 
     @Test("a turn on a repo: its branch carries the commit, the user's checkout is untouched; a follow-up is turn 2; rm keeps the branch")
     func repoTurns() async throws {
         let d = try DaemonHarness()
         defer { d.cleanUp() }
-        let repo = try Self.repository()
+        let repo = try await Self.repository()
         defer { try? removeTree(repo) }
         let script = #"echo "asked: $1"; echo "turn $WARREN_AGENT_TURN" >> notes.txt; echo wrote"#
         let run = try await d.run(["agent", "run", "--name", "first", "--provider", "command", "--rootfs", try TestRootfs.path(),
                                    "--repo", repo, "write some notes", "--", "/bin/sh", "-c", script, "sh"])
         #expect(run.status == 0, "\(run.stdout) \(run.stderr)")
         #expect(run.stdout.contains("asked: write some notes") && run.stdout.contains("✓ turn 1 done"), "\(run.stdout)")
-        let info = try Self.inspect(d, "first")
+        let info = try await Self.inspect(d, "first")
         let branch = try #require(info.branch)
         #expect(info.state == .idle && info.turns == 1 && branch.name == "warren/\(info.id.prefix(12))")
-        #expect(try Self.git(repo, ["show", "\(branch.name):notes.txt"]) == "turn 1")
-        #expect(try Self.git(repo, ["log", "-1", "--format=%an", branch.name]) == "warren agent (command)")
-        #expect(try Self.git(repo, ["status", "--porcelain"]).isEmpty, "the user's checkout is untouched")
-        #expect(try Self.git(repo, ["rev-parse", "--abbrev-ref", "HEAD"]) == "main")
+        #expect(try await Self.git(repo, ["show", "\(branch.name):notes.txt"]) == "turn 1")
+        #expect(try await Self.git(repo, ["log", "-1", "--format=%an", branch.name]) == "warren agent (command)")
+        #expect(try await Self.git(repo, ["status", "--porcelain"]).isEmpty, "the user's checkout is untouched")
+        #expect(try await Self.git(repo, ["rev-parse", "--abbrev-ref", "HEAD"]) == "main")
         #expect(!FileManager.default.fileExists(atPath: repo + "/notes.txt"))
 
         let send = try await d.run(["agent", "send", "first", "and more"])
         #expect(send.status == 0 && send.stdout.contains("asked: and more") && send.stdout.contains("✓ turn 2 done"), "\(send.stdout)")
-        #expect(try Self.git(repo, ["show", "\(branch.name):notes.txt"]) == "turn 1\nturn 2")
-        #expect(try Self.git(repo, ["rev-list", "--count", "main..\(branch.name)"]) == "2")
-        let diff = try d.cli(["agent", "diff", "first"]).stdout
+        #expect(try await Self.git(repo, ["show", "\(branch.name):notes.txt"]) == "turn 1\nturn 2")
+        #expect(try await Self.git(repo, ["rev-list", "--count", "main..\(branch.name)"]) == "2")
+        let diff = try await d.run(["agent", "diff", "first"]).stdout
         #expect(diff.contains("+++ b/notes.txt") && diff.contains("+turn 2"), "\(diff)")
 
-        let events = try Self.events(d, "first")
+        let events = try await Self.events(d, "first")
         #expect(events.map(\.seq) == Array(1...Int64(events.count)), "sequence numbers without gaps")
         #expect(events.filter { $0.type == .turnCompleted }.map(\.turn) == [1, 2])
         #expect(events.first { $0.type == .turnStarted && $0.turn == 2 }?.text == "and more")
-        let since = try d.cli(["agent", "logs", "--json", "--since", "3", "first"]).stdout.split(separator: "\n").count
+        let since = try await d.run(["agent", "logs", "--json", "--since", "3", "first"]).stdout.split(separator: "\n").count
         #expect(since == events.count - 3)
 
-        #expect(try d.cli(["agent", "stop", "first"]).status == 0)
-        let stopped = try Self.inspect(d, "first")
+        #expect(try await d.run(["agent", "stop", "first"]).status == 0)
+        let stopped = try await Self.inspect(d, "first")
         #expect(stopped.state == .completed && stopped.sandboxID == nil)
-        #expect(try d.cli(["ps", "-a", "-q"]).stdout.isEmpty, "the session's sandbox is gone")
-        #expect(try d.cli(["agent", "rm", "first"]).status == 0)
-        #expect(!FileManager.default.fileExists(atPath: try Self.git(repo, ["rev-parse", "--path-format=absolute", "--git-common-dir"]) + "/warren/worktrees/\(info.id.prefix(12))"))
-        #expect(try Self.git(repo, ["worktree", "list"]).split(separator: "\n").count == 1)
-        #expect(try Self.git(repo, ["branch", "--list", branch.name]).contains(branch.name), "the branch stays")
-        #expect(try d.cli(["agent", "ls", "-q"]).stdout.isEmpty)
+        #expect(try await d.run(["ps", "-a", "-q"]).stdout.isEmpty, "the session's sandbox is gone")
+        #expect(try await d.run(["agent", "rm", "first"]).status == 0)
+        #expect(!FileManager.default.fileExists(atPath: try await Self.git(repo, ["rev-parse", "--path-format=absolute", "--git-common-dir"]) + "/warren/worktrees/\(info.id.prefix(12))"))
+        #expect(try await Self.git(repo, ["worktree", "list"]).split(separator: "\n").count == 1)
+        #expect(try await Self.git(repo, ["branch", "--list", branch.name]).contains(branch.name), "the branch stays")
+        #expect(try await d.run(["agent", "ls", "-q"]).stdout.isEmpty)
     }
 
     @Test("a regular user's repository: git runs as that user, and the agent's files and commits are theirs")
@@ -83,29 +87,29 @@ struct AgentSessionTests {
         let d = try DaemonHarness()
         defer { d.cleanUp() }
         let owner = TestAccount.regular
-        let repo = try Self.repository(owner: owner)
+        let repo = try await Self.repository(owner: owner)
         defer { try? removeTree(repo) }
         let run = try await d.run(["agent", "run", "--name", "mine", "--provider", "command", "--rootfs", try TestRootfs.path(),
                                    "--repo", repo, "go", "--", "/bin/sh", "-c", "echo made > made.txt; mkdir sub; echo x > sub/y"])
         #expect(run.status == 0 && run.stdout.contains("✓ turn 1 done"), "\(run.stdout) \(run.stderr)")
-        _ = try d.cli(["agent", "stop", "mine"])
-        let info = try Self.inspect(d, "mine")
-        let worktree = try Self.git(repo, ["rev-parse", "--path-format=absolute", "--git-common-dir"]) + "/warren/worktrees/\(info.id.prefix(12))"
+        _ = try await d.run(["agent", "stop", "mine"])
+        let info = try await Self.inspect(d, "mine")
+        let worktree = try await Self.git(repo, ["rev-parse", "--path-format=absolute", "--git-common-dir"]) + "/warren/worktrees/\(info.id.prefix(12))"
         for path in [worktree + "/made.txt", worktree + "/sub/y", repo + "/.git/refs/heads/warren/\(info.id.prefix(12))"] {
             var st = stat()
             #expect(stat(path, &st) == 0 && st.st_uid == owner.uid && st.st_gid == owner.gid, "\(path): \(st.st_uid):\(st.st_gid)")
             if path.hasSuffix("made.txt") { #expect(st.st_mode & 0o777 == 0o644, "the agent's files get the usual modes") }
         }
-        #expect(try Self.git(repo, ["show", "warren/\(info.id.prefix(12)):made.txt"]) == "made")
-        _ = try d.cli(["agent", "rm", "--delete-branch", "mine"])
-        #expect(try Self.git(repo, ["branch", "--list", "warren/*"]).isEmpty)
+        #expect(try await Self.git(repo, ["show", "warren/\(info.id.prefix(12)):made.txt"]) == "made")
+        _ = try await d.run(["agent", "rm", "--delete-branch", "mine"])
+        #expect(try await Self.git(repo, ["branch", "--list", "warren/*"]).isEmpty)
     }
 
     @Test("an agent that rewrites the worktree's .git and plants hooks runs nothing on the host; its work is still committed")
     func hostileWorktree() async throws {
         let d = try DaemonHarness()
         defer { d.cleanUp() }
-        let repo = try Self.repository()
+        let repo = try await Self.repository()
         defer { try? removeTree(repo) }
         let marker = "/tmp/warren-hook-ran-\(UUID().uuidString.prefix(8))"
         let evil = """
@@ -120,10 +124,10 @@ struct AgentSessionTests {
                                    "--repo", repo, "go", "--", "/bin/sh", "-c", evil])
         #expect(run.status == 0, "\(run.stdout) \(run.stderr)")
         #expect(!FileManager.default.fileExists(atPath: marker), "something the agent wrote ran on the host")
-        let branch = try #require(try Self.inspect(d, "evil").branch)
-        #expect(try Self.git(repo, ["show", "\(branch.name):work.txt"]) == "payload")
-        #expect(try Self.git(repo, ["rev-parse", "main"]) == branch.base, "main did not move")
-        _ = try d.cli(["agent", "rm", "--delete-branch", "evil"])
+        let branch = try #require(try await Self.inspect(d, "evil").branch)
+        #expect(try await Self.git(repo, ["show", "\(branch.name):work.txt"]) == "payload")
+        #expect(try await Self.git(repo, ["rev-parse", "main"]) == branch.base, "main did not move")
+        _ = try await d.run(["agent", "rm", "--delete-branch", "evil"])
     }
 
     @Test("kill -9 of the daemon mid-turn: the turn goes on, and its events arrive once each, in order")
@@ -138,18 +142,18 @@ struct AgentSessionTests {
         #expect(run.status == 0, "\(run.stderr)")
         var seen: [AgentEvent] = []
         for _ in 0..<200 where !seen.contains(where: { $0.text == "before-3" }) {
-            usleep(50_000)
-            seen = try Self.events(d, "survivor")
+            try await Task.sleep(for: .milliseconds(50))
+            seen = try await Self.events(d, "survivor")
         }
         #expect(seen.contains { $0.text == "before-3" }, "\(seen)")
-        d.crash()
+        try await runBlocking { d.crash() }
         _ = FileManager.default.createFile(atPath: workspace + "/go", contents: nil)
-        usleep(300_000)
-        try d.start()
-        var info = try Self.inspect(d, "survivor")
-        for _ in 0..<200 where info.state != .idle { usleep(50_000); info = try Self.inspect(d, "survivor") }
+        try await Task.sleep(for: .milliseconds(300))
+        try await runBlocking { try d.start() }
+        var info = try await Self.inspect(d, "survivor")
+        for _ in 0..<200 where info.state != .idle { try await Task.sleep(for: .milliseconds(50)); info = try await Self.inspect(d, "survivor") }
         #expect(info.state == .idle, "\(info)")
-        let events = try Self.events(d, "survivor")
+        let events = try await Self.events(d, "survivor")
         let texts = events.filter { $0.type == .assistantText }.compactMap(\.text)
         #expect(texts == ["before-1", "before-2", "before-3", "after-1", "after-2", "after-3"], "\(texts)")
         #expect(events.map(\.seq) == Array(1...Int64(events.count)))
@@ -160,7 +164,7 @@ struct AgentSessionTests {
     func refusedLeaveNothing() async throws {
         let d = try DaemonHarness()
         defer { d.cleanUp() }
-        let repo = try Self.repository()
+        let repo = try await Self.repository()
         defer { try? removeTree(repo) }
         let rootfs = try TestRootfs.path()
         let cases: [([String], String)] = [
@@ -175,10 +179,10 @@ struct AgentSessionTests {
             let r = try await d.run(["agent", "run"] + args)
             #expect(r.status != 0 && r.stderr.contains(message), "\(args): \(r.stderr)")
         }
-        #expect(try d.cli(["agent", "ls", "-q"]).stdout.isEmpty)
-        #expect(try d.cli(["ps", "-a", "-q"]).stdout.isEmpty)
-        #expect(try Self.git(repo, ["branch", "--list", "warren/*"]).isEmpty)
-        #expect(try Self.git(repo, ["worktree", "list"]).split(separator: "\n").count == 1)
+        #expect(try await d.run(["agent", "ls", "-q"]).stdout.isEmpty)
+        #expect(try await d.run(["ps", "-a", "-q"]).stdout.isEmpty)
+        #expect(try await Self.git(repo, ["branch", "--list", "warren/*"]).isEmpty)
+        #expect(try await Self.git(repo, ["worktree", "list"]).split(separator: "\n").count == 1)
     }
 
     @Test("a failed turn fails the session with the command's reason; send to a finished session is refused")
@@ -188,8 +192,8 @@ struct AgentSessionTests {
         let r = try await d.run(["agent", "run", "--name", "bad", "--provider", "command", "--rootfs", try TestRootfs.path(), "x", "--",
                                  "/bin/sh", "-c", "echo 'no such thing' >&2; exit 3"])
         #expect(r.status == 1 && r.stdout.contains("✗ turn 1 failed"), "\(r.stdout)")
-        let info = try Self.inspect(d, "bad")
-        #expect(info.state == .failed && info.error == "the command exited with 3: no such thing", "\(info)")
+        let info = try await Self.inspect(d, "bad")
+        #expect(info.state == .failed && info.error?.hasPrefix("the command exited with 3") == true, "\(info)")
         let again = try await d.run(["agent", "send", "bad", "more"])
         #expect(again.status != 0 && again.stderr.contains("is failed: a follow-up needs it idle"), "\(again.stderr)")
     }
