@@ -40,7 +40,7 @@ struct Harness {
     /// Waits until the sandbox reaches `state` (the background waiter runs asynchronously).
     /// The limit is generous: it only matters when the state never comes, and a test
     /// process busy with integration suites can hold this one's tasks back for seconds.
-    func waitFor(_ id: String, _ state: SandboxState, timeout: Duration = .seconds(60)) async throws -> SandboxInfo {
+    func waitFor(_ id: String, _ state: SandboxState, timeout: Duration = .seconds(180)) async throws -> SandboxInfo {
         let deadline = ContinuousClock.now + timeout
         while true {
             let info = try #require(try await store.sandboxes.get(id: id))
