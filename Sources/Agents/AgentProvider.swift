@@ -93,3 +93,13 @@ public enum Excerpt {
         return (String(cut) ?? "") + "…"
     }
 }
+
+extension AgentEvent {
+    /// What a turn whose CLI exited before its final line says: why, and that it failed.
+    public static func unfinishedTurn(_ cli: String, exitCode: Int32, stderrTail: String) -> [AgentEvent] {
+        var done = AgentEvent(type: .turnCompleted)
+        done.ok = false
+        let why = "\(cli) exited with \(exitCode) before finishing the turn" + (stderrTail.isEmpty ? "" : ": \(stderrTail)")
+        return [.text(.error, why), done]
+    }
+}

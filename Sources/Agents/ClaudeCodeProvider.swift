@@ -90,11 +90,7 @@ public struct ClaudeCodeProvider: AgentProvider {
         }
 
         mutating func finish(exitCode: Int32, stderrTail: String) -> [AgentEvent] {
-            guard !completed else { return [] }
-            var done = AgentEvent(type: .turnCompleted)
-            done.ok = false
-            let why = "claude exited with \(exitCode) before finishing the turn" + (stderrTail.isEmpty ? "" : ": \(stderrTail)")
-            return [.text(.error, why), done]
+            completed ? [] : AgentEvent.unfinishedTurn("claude", exitCode: exitCode, stderrTail: stderrTail)
         }
 
         /// A tool result's content: a string, or text blocks.

@@ -111,11 +111,7 @@ public struct CodexProvider: AgentProvider {
         }
 
         mutating func finish(exitCode: Int32, stderrTail: String) -> [AgentEvent] {
-            guard !completed else { return [] }
-            var done = AgentEvent(type: .turnCompleted)
-            done.ok = false
-            let why = "codex exited with \(exitCode) before finishing the turn" + (stderrTail.isEmpty ? "" : ": \(stderrTail)")
-            return [.text(.error, why), done]
+            completed ? [] : AgentEvent.unfinishedTurn("codex", exitCode: exitCode, stderrTail: stderrTail)
         }
 
         static func toolName(_ item: JSONValue) -> String {
