@@ -14,8 +14,8 @@ for p in libseccomp-dev libcap-dev libsqlite3-dev libarchive-dev pkg-config git 
     dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ "${#need[@]}" -gt 0 ]; then apt-get update -q && apt-get install -y -q --no-install-recommends "${need[@]}"; fi
-swift build -c release
-BIN="$(swift build -c release --show-bin-path)"
+swift build   # the debug build the test command reuses: one build folder, built once
+BIN="$(swift build --show-bin-path)"
 DEMO=/var/lib/warren-demo
 mkdir -p "$DEMO"
 
