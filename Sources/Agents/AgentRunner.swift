@@ -7,7 +7,9 @@ import WarrenCore
 /// output on its own stdout — the sandbox's log, which outlives a daemon restart — and
 /// frames each turn with marker lines (`ESC-RS warren-turn N start`, `... N end CODE`).
 /// The daemon reads the log, so a turn keeps running and nothing of its output is lost
-/// while the daemon is down. Only `sh`, `mkfifo`, `cat` and `mv` are needed of the image.
+/// while the daemon is down. Only `sh`, `mkdir`, `mkfifo` and `mv` are needed of the image.
+/// A user who cannot write their `HOME` (the image's, such as `/root`, for a non-root
+/// agent) gets a private one under the runner's directory: the CLIs keep state there.
 public enum AgentRunner {
     /// Guest directory of the runner's FIFO and turn scripts.
     public static let directory = "/tmp/.warren-agent"
@@ -20,6 +22,7 @@ public enum AgentRunner {
         d=\(directory)
         umask 077
         mkdir -p "$d" && rm -f "$d/wake" && mkfifo "$d/wake" || exit 70
+        if [ ! -w "${HOME:-/nonexistent}" ]; then HOME=$d/home; mkdir -p "$HOME" || exit 70; export HOME; fi
         while :; do
           if read -r n < "$d/wake"; then
             case "$n" in ''|*[!0-9]*) continue ;; esac

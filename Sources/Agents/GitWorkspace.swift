@@ -29,6 +29,12 @@ public struct GitWorkspace: Codable, Sendable, Equatable {
     public var ownerGID: UInt32?
     public var ownerHome: String?
 
+    public init(repository: String, commonDir: String, path: String, gitDir: String, branch: String, base: String,
+                ownerUID: UInt32? = nil, ownerGID: UInt32? = nil, ownerHome: String? = nil) {
+        self.repository = repository; self.commonDir = commonDir; self.path = path; self.gitDir = gitDir
+        self.branch = branch; self.base = base; self.ownerUID = ownerUID; self.ownerGID = ownerGID; self.ownerHome = ownerHome
+    }
+
     var identity: HostCommand.Identity? {
         guard let uid = ownerUID, let gid = ownerGID else { return nil }
         return HostCommand.Identity(uid: uid, gid: gid, home: ownerHome ?? "/")

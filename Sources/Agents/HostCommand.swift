@@ -29,9 +29,10 @@ public struct HostCommand: Sendable {
 
     public static let maxOutput = 4 << 20
 
-    /// Runs `arguments` (argv[0] a path or a name on PATH) with `environment`, as `identity`.
+    /// Runs `arguments` (argv[0] a path or a name on PATH) with `environment`, as
+    /// `identity`; past `timeout`, its whole process group is killed and this throws.
     public static func run(_ arguments: [String], environment: [String], as identity: Identity? = nil,
-                           input: [UInt8]? = nil) async throws -> Output {
+                           input: [UInt8]? = nil, timeout: Duration? = nil) async throws -> Output {
         let argv = identity.map { who in who.uid == getuid() ? arguments
             : ["/usr/bin/setpriv", "--reuid=\(who.uid)", "--regid=\(who.gid)", "--init-groups", "--"] + arguments } ?? arguments
         let path = argv[0].hasPrefix("/") ? argv[0] : try locate(argv[0])
@@ -49,20 +50,35 @@ public struct HostCommand: Sendable {
             close(out.write); close(err.write); close(inp.read)
             if let input { try? writeAll(inp.write, input) }
             close(inp.write)
-            let (o, e) = drain(out.read, err.read)
+            let deadline = timeout.map { ContinuousClock.now + $0 }
+            let (o, e, timedOut) = drain(out.read, err.read, until: deadline) { kill(-pid, SIGKILL) }
             close(out.read); close(err.read)
             let status = ProcessSpawner.waitForExit(pid)
+            if timedOut, let timeout {
+                throw WarrenError(.timeout, "\(arguments[0]) \(arguments.dropFirst().first { !$0.hasPrefix("-") } ?? "") took longer than \(timeout) and was killed")
+            }
             return Output(status: status, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
         }
     }
 
-    /// Reads two pipes to their ends, keeping at most `maxOutput` bytes of each.
-    static func drain(_ a: Int32, _ b: Int32) -> ([UInt8], [UInt8]) {
+    /// Reads two pipes to their ends, keeping at most `maxOutput` bytes of each; at
+    /// `deadline`, calls `expire` once (which kills the writers) and reads on to the ends.
+    static func drain(_ a: Int32, _ b: Int32, until deadline: ContinuousClock.Instant?,
+                      expire: () -> Void) -> ([UInt8], [UInt8], Bool) {
         var bufs: [[UInt8]] = [[], []]
         var fds = [pollfd(fd: a, events: Int16(POLLIN), revents: 0), pollfd(fd: b, events: Int16(POLLIN), revents: 0)]
         var chunk = [UInt8](repeating: 0, count: 65_536)
+        var expired = false
         while fds.contains(where: { $0.fd >= 0 }) {
-            if poll(&fds, 2, -1) < 0 { if errno == EINTR { continue } else { break } }
+            var wait: Int32 = -1
+            if let deadline, !expired {
+                let left = ContinuousClock.now.duration(to: deadline)
+                if left <= .zero { expire(); expired = true; continue }
+                wait = Int32(clamping: left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1)
+            }
+            let ready = poll(&fds, 2, wait)
+            if ready < 0 { if errno == EINTR { continue } else { break } }
+            if ready == 0 { continue }
             for i in 0..<2 where fds[i].fd >= 0 && fds[i].revents != 0 {
                 let n = read(fds[i].fd, &chunk, chunk.count)
                 if n > 0 {
@@ -72,7 +88,7 @@ public struct HostCommand: Sendable {
                 }
             }
         }
-        return (bufs[0], bufs[1])
+        return (bufs[0], bufs[1], expired)
     }
 
     static func locate(_ name: String) throws -> String {

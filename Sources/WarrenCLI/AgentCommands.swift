@@ -3,20 +3,20 @@ import Foundation
 import WarrenClient
 import WarrenCore
 
-/// `warren agent run|send|ls|logs|inspect|diff|stop|rm`.
+/// `warren agent run|send|ls|logs|inspect|diff|push|stop|rm`.
 struct AgentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agent", abstract: "Run agent CLIs (Claude Code, Codex, any command) on a workspace.",
-        subcommands: [Run.self, Send.self, List.self, Logs.self, Inspect.self, Diff.self, Stop.self, Remove.self])
+        subcommands: [Run.self, Send.self, List.self, Logs.self, Inspect.self, Diff.self, Push.self, Stop.self, Remove.self])
 
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Start an agent session and its first turn; follow it until the turn ends.",
-            usage: "warren agent run [--provider claude|codex] [--repo PATH[@REF] | --workspace DIR] PROMPT\n       warren agent run --provider command [OPTIONS] PROMPT -- COMMAND [ARG...]")
+            usage: "warren agent run [--provider claude|codex] [--repo PATH[@REF] | --repo URL[@REF] | --workspace DIR] PROMPT\n       warren agent run --provider command [OPTIONS] PROMPT -- COMMAND [ARG...]")
         @OptionGroup var client: ClientOptions
         @Option(help: "claude, codex or command.") var provider = "claude"
         @Option(help: "The model the CLI asks for.") var model: String?
-        @Option(help: "A git repository PATH[@REF]: the agent works on branch warren/<session>, committed after each turn.")
+        @Option(help: "A git repository PATH[@REF], or URL[@REF] cloned by the daemon with the host's git credentials: the agent works on branch warren/<session>, committed after each turn.")
         var repo: String?
         @Option(help: "A host directory mounted read-write at /workspace.") var workspace: String?
         @Option(help: "Image to run (default warren-agent:latest).") var image: String?
@@ -40,7 +40,7 @@ struct AgentCommand: AsyncParsableCommand {
 
         func run() async throws {
             var spec = AgentSpec(provider: provider, prompt: prompt, model: model, name: name)
-            spec.repo = try repo.map(Self.absolute)
+            spec.repo = try repo.map { RepositoryURL.isRemote($0) ? $0 : try Self.absolute($0) }
             spec.workspace = try workspace.map(Self.absolute)
             spec.image = image
             spec.rootfs = try rootfs.map(Self.absolute)
@@ -130,6 +130,19 @@ struct AgentCommand: AsyncParsableCommand {
         @OptionGroup var client: ClientOptions
         @Argument(help: "Session id, id prefix or name.") var session: String
         func run() async throws { FileHandle.standardOutput.write(Data(try await client.client().agentDiff(session).utf8)) }
+    }
+
+    struct Push: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Push a session's branch to the remote repository it was cloned from (with the host's git credentials).")
+        @OptionGroup var client: ClientOptions
+        @Flag(help: "Print the session as JSON.") var json = false
+        @Argument(help: "Session id, id prefix or name.") var session: String
+        func run() async throws {
+            let info = try await client.client().pushAgent(session)
+            if json { return try Output.json(info) }
+            Output.line("pushed \(info.branch?.name ?? "") at \(info.branch?.pushed?.prefix(12) ?? "") to \(info.branch?.remote ?? "")")
+        }
     }
 
     struct Stop: AsyncParsableCommand {

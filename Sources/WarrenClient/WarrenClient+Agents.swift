@@ -35,6 +35,11 @@ extension WarrenClient {
         return answer["diff"] ?? ""
     }
 
+    /// Pushes the session's branch to the remote repository it was cloned from.
+    public func pushAgent(_ reference: String) async throws -> AgentInfo {
+        try await call(.POST, "/v1/agents/\(Self.escape(reference))/push")
+    }
+
     public func stopAgent(_ reference: String) async throws -> AgentInfo {
         try await call(.POST, "/v1/agents/\(Self.escape(reference))/stop")
     }

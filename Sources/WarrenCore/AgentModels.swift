@@ -15,7 +15,8 @@ public struct AgentSpec: Codable, Sendable, Equatable {
     public var command: [String]
     /// A host directory mounted read-write at `/workspace`.
     public var workspace: String?
-    /// A host git repository, `PATH[@REF]`: the agent works on a worktree of its own on
+    /// A host git repository, `PATH[@REF]`, or a remote one, `URL[@REF]` (cloned by the
+    /// daemon with the host's credentials): the agent works on a worktree of its own on
     /// branch `warren/<session>`, committed at the end of each turn.
     public var repo: String?
     /// The image the sandbox runs (default `warren-agent:latest`), or a root filesystem.
@@ -85,6 +86,10 @@ public struct AgentBranch: Codable, Sendable, Equatable {
     public var base: String
     /// The branch's newest commit.
     public var head: String?
+    /// The remote repository's URL, for a session on a clone of one.
+    public var remote: String?
+    /// The commit last pushed to the remote's branch of the same name.
+    public var pushed: String?
     public init(repository: String, name: String, base: String, head: String? = nil) {
         self.repository = repository; self.name = name; self.base = base; self.head = head
     }

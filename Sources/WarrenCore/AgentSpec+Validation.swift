@@ -14,7 +14,9 @@ extension AgentSpec {
             throw WarrenError(.invalidArgument, "give a workspace or a repo, not both")
         }
         if let workspace { try InputRules.absolutePath(workspace, "workspace") }
-        if let repo { try InputRules.absolutePath(repo, "repo") }
+        if let repo {
+            if RepositoryURL.isRemote(repo) { _ = try RepositoryURL(parsing: repo) } else { try InputRules.absolutePath(repo, "repo") }
+        }
         if image != nil && rootfs != nil { throw WarrenError(.invalidArgument, "give an image or a rootfs, not both") }
         if let image { try InputRules.text(image, "image reference", maxBytes: 1024, allowEmpty: false) }
         if let rootfs { try InputRules.absolutePath(rootfs, "rootfs") }

@@ -10,7 +10,9 @@ extension APIRouter {
         router.post("/v1/agents") { request, context in
             let spec = try await request.decodeJSON(AgentSpec.self, context: context)!
             // A workspace or repository is a host path: the client must be able to write it itself.
-            for path in [spec.workspace, spec.repo.map { GitWorkspace.parse($0).path }] {
+            // A remote repository's URL is no host path: the daemon clones it into its own data root.
+            let repoPath = spec.repo.flatMap { RepositoryURL.isRemote($0) ? nil : GitWorkspace.parse($0).path }
+            for path in [spec.workspace, repoPath] {
                 guard let path else { continue }
                 guard deps.acceptsHostPaths else {
                     throw WarrenError(.forbidden, "a workspace or repository is a host path, accepted on the daemon's Unix socket only")
@@ -43,6 +45,10 @@ extension APIRouter {
         }
         router.get("/v1/agents/{id}/diff") { _, context in
             try HTTPBody.json(["diff": try await agents.diff(context.parameters.require("id"))])
+        }
+        router.post("/v1/agents/{id}/push") { _, context in
+            let reference = try context.parameters.require("id")
+            return try HTTPBody.json(try await uncancellable { try await agents.push(reference) })
         }
         router.post("/v1/agents/{id}/stop") { _, context in
             let reference = try context.parameters.require("id")

@@ -1,5 +1,6 @@
 import Agents
 import Foundation
+import LinuxSupport
 import Logging
 import WarrenCore
 import WarrenStore
@@ -27,9 +28,13 @@ public actor AgentManager {
     /// Sessions being ended: their sandbox's end is theirs, not a loss.
     var ending: Set<String> = []
 
-    public init(store: WarrenStore, sandboxes: SandboxManager, logger: Logger) {
+    /// Where the daemon keeps its clones of remote repositories, one per session.
+    let clonesDirectory: String
+
+    public init(store: WarrenStore, sandboxes: SandboxManager, clonesDirectory: String, logger: Logger) {
         self.store = store
         self.sandboxes = sandboxes
+        self.clonesDirectory = clonesDirectory
         self.logger = logger
     }
 
@@ -48,20 +53,39 @@ public actor AgentManager {
         try await store.agents.insert(info, runtime: try runtime.encoded())
         do {
             if let repo = spec.repo {
-                let ws = try await GitWorkspace.create(from: repo, session: String(id.prefix(12)))
+                var source = repo
+                var remote: RepositoryURL?
+                if RepositoryURL.isRemote(repo) {
+                    // The daemon's own clone, made with the host's credentials; the sandbox sees its worktree only.
+                    remote = try RepositoryURL(parsing: repo)
+                    try FileManager.default.createDirectory(atPath: clonesDirectory, withIntermediateDirectories: true,
+                                                            attributes: [.posixPermissions: 0o700])
+                    runtime.clone = clonesDirectory + "/" + id
+                    source = try await RemoteClone.clone(remote!, into: clonesDirectory + "/" + id)
+                }
+                let ws = try await GitWorkspace.create(from: source, session: String(id.prefix(12)))
                 runtime.workspace = ws
-                info.branch = AgentBranch(repository: ws.repository, name: ws.branch, base: ws.base, head: ws.base)
+                info.branch = AgentBranch(repository: remote?.url ?? ws.repository, name: ws.branch, base: ws.base, head: ws.base)
+                info.branch?.remote = remote?.url
             }
-            let sandbox = try await sandboxes.create(try sandboxSpec(id, spec, provider, workspace: runtime.workspace))
+            // Where the driver maps no ids, the agent runs as the workspace's owner, never root.
+            let user = try await sandboxes.driverMapsBindOwners(spec.driver)
+                ? nil : try AgentIdentity.unmappedUser(repository: runtime.workspace, directory: spec.workspace)
+            var sandboxSpec = try sandboxSpec(id, spec, provider, workspace: runtime.workspace, user: user)
+            var daemonMounts: [MountSpec] = []
+            if runtime.clone != nil { (daemonMounts, sandboxSpec.mounts) = (sandboxSpec.mounts, []) }
+            let sandbox = try await sandboxes.create(sandboxSpec, daemonMounts: daemonMounts)
             info.sandboxID = sandbox.id
             if let ws = runtime.workspace, ws.ownerUID == nil {
-                // A root-owned repository: its worktree goes to the sandbox's own root, never host root to it.
-                let owner = try await sandboxes.hostRootIdentity(sandbox.id)
+                // A root-owned repository: its worktree goes to the sandbox's own root (or
+                // its unprivileged user), never host root to it.
+                let owner = if let user { user } else { try await sandboxes.hostRootIdentity(sandbox.id) }
                 try ws.handOver(uid: owner.uid, gid: owner.gid)
             }
         } catch {
             if let sandboxID = info.sandboxID { try? await sandboxes.remove(sandboxID, force: true) }
             try? await runtime.workspace?.remove(deleteBranch: true)
+            if let clone = runtime.clone { try? removeTree(clone) }
             try? await store.agents.delete(id: id)
             throw error
         }
@@ -77,10 +101,12 @@ public actor AgentManager {
     }
 
     /// The sandbox a session runs in.
-    func sandboxSpec(_ id: String, _ spec: AgentSpec, _ provider: any AgentProvider, workspace: GitWorkspace?) throws -> SandboxSpec {
+    func sandboxSpec(_ id: String, _ spec: AgentSpec, _ provider: any AgentProvider, workspace: GitWorkspace?,
+                     user: (uid: UInt32, gid: UInt32)?) throws -> SandboxSpec {
         var s = SandboxSpec(rootfs: spec.rootfs, image: spec.rootfs == nil ? spec.image ?? AgentSpec.defaultImage : nil,
                             command: AgentRunner.command, env: spec.env, driver: spec.driver, limits: spec.limits,
                             network: spec.network, labels: spec.labels.merging(["warren.agent": id]) { _, new in new })
+        if let user { s.user = "\(user.uid):\(user.gid)" }
         if let source = workspace?.path ?? spec.workspace {
             s.mounts = [MountSpec(source: source, destination: AgentSpec.workspacePath)]
         }
@@ -151,8 +177,12 @@ public actor AgentManager {
     public func remove(_ reference: String, deleteBranch: Bool = false) async throws {
         let id = try await resolve(reference)
         if !(try row(id).info.state.isFinal) { _ = try await stop(id) }
-        let runtime = try row(id).runtime
+        let (info, runtime) = try row(id)
         try await runtime.workspace?.remove(deleteBranch: deleteBranch)
+        // A clone goes with its session once its branch is asked gone or pushed as it is.
+        if let clone = runtime.clone, deleteBranch || (info.branch?.pushed != nil && info.branch?.pushed == info.branch?.head) {
+            try removeTree(clone)
+        }
         try await store.agents.delete(id: id)
         rows[id] = nil
         live[id] = nil
@@ -196,6 +226,19 @@ public actor AgentManager {
         try await store.agents.list().map { rows[$0.info.id]?.info ?? $0.info }
     }
 
+    /// Pushes the session's branch to the remote repository it was cloned from.
+    public func push(_ reference: String) async throws -> AgentInfo {
+        let id = try await resolve(reference)
+        let (info, runtime) = try row(id)
+        guard let clone = runtime.clone, let remote = info.branch?.remote, let branch = info.branch?.name else {
+            throw WarrenError(.invalidArgument, "agent session \(id.prefix(12)) works on a host repository: its branch is already there; push needs a --repo URL")
+        }
+        let pushed = try await RemoteClone.push(branch: branch, clone: clone, remote: remote)
+        try await write(id) { info, _ in info.branch?.pushed = pushed }
+        logger.info("agent branch pushed", metadata: ["agent": "\(id.prefix(12))", "branch": "\(branch)", "commit": "\(pushed)"])
+        return try row(id).info
+    }
+
     /// The session's changes from where its branch began.
     public func diff(_ reference: String) async throws -> String {
         let id = try await resolve(reference)
@@ -237,6 +280,8 @@ public actor AgentManager {
 /// sandbox's output has been read into events.
 struct AgentRuntime: Codable, Sendable {
     var workspace: GitWorkspace?
+    /// The daemon's bare clone the worktree belongs to, for a remote repository.
+    var clone: String?
     var workdir: String
     /// The last line stored: its turn and its number in that turn.
     var turnRead = 0

@@ -16,6 +16,11 @@ extension SandboxManager {
         try await driver(for: try await current(id)).hostRootIdentity(id: id)
     }
 
+    /// Whether the driver `name` (the default when nil) maps ids on bind mounts.
+    func driverMapsBindOwners(_ name: String?) throws -> Bool {
+        try drivers.driver(named: name).mapsBindOwners
+    }
+
     /// Runs `command` in the sandbox to its end; its exit code and its output, bounded.
     func run(_ id: String, _ request: ExecRequest) async throws -> (code: Int32, output: String) {
         let session = try await exec(id, request: request)

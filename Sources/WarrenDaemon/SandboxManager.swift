@@ -64,12 +64,17 @@ public actor SandboxManager {
     ///
     /// Returns the sandbox once it runs. When the driver fails, the sandbox is marked
     /// `failed`, the driver's leftovers are removed and the error is rethrown.
-    public func create(_ spec: SandboxSpec) async throws -> SandboxInfo {
+    ///
+    /// `daemonMounts` are binds of directories the daemon made itself (under its data
+    /// root, which the mount policy refuses to clients), such as an agent's worktree of
+    /// its own clone.
+    public func create(_ spec: SandboxSpec, daemonMounts: [MountSpec] = []) async throws -> SandboxInfo {
         guard !isShuttingDown else { throw WarrenError(.unavailable, "the daemon is shutting down") }
         var spec = spec
         spec.facadeRelay = nil
         try Self.validate(spec)
         spec.mounts = try mountPolicy.check(spec.mounts)
+            + daemonMounts.map { MountSpec(source: $0.source, destination: $0.destination, readOnly: $0.readOnly, managed: true) }
         if let rootfs = spec.rootfs { spec.rootfs = try mountPolicy.checkRootfs(rootfs) }
         try storageFloor?.check()
         if let access = spec.llm {

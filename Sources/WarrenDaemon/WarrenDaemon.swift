@@ -52,7 +52,7 @@ public struct WarrenDaemon: Sendable {
                                      storageFloor: StorageFloor(path: config.dataRoot, minimumFreeBytes: config.minimumFreeBytes),
                                      logger: logger)
         await manager.reconcile()
-        let agents = AgentManager(store: store, sandboxes: manager, logger: logger)
+        let agents = AgentManager(store: store, sandboxes: manager, clonesDirectory: config.dataRoot + "/agents/clones", logger: logger)
         await agents.resume()
         let registry = RegistryClient(options: RegistryOptions(insecureRegistries: Set(config.insecureRegistries)), logger: logger)
 

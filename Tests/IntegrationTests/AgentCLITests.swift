@@ -1,5 +1,6 @@
 import Foundation
 import LinuxSupport
+import NativeDriver
 import Testing
 import WarrenCore
 import WarrenTestSupport
@@ -18,22 +19,39 @@ struct AgentCLITests {
             let imported = try daemon.cli(["image", "import", "--tag", "warren-agent:latest", image])
             guard imported.status == 0 else { throw HarnessError("import failed: \(imported.stderr)") }
         }
-        func cleanUp() { daemon.cleanUp(); upstream.stop() }
+        func cleanUp() {
+            TestDocker.removeLabelled("warren.owner=" + NativeDriver.cgroupParent(dataRoot: daemon.dataRoot))
+            daemon.cleanUp(); upstream.stop()
+        }
     }
 
-    /// One CLI on a repo: a file-writing turn, a follow-up with the history, and no key anywhere.
-    func writeAndFollowUp(provider: String, model: [String]) async throws {
+    /// One CLI on a repo: a file-writing turn, a follow-up with the history, and no key
+    /// anywhere. On `docker`, the agent runs as the repository's owner (`owner`), or as
+    /// nobody on a worktree handed to it when the repository is root's.
+    func writeAndFollowUp(provider: String, model: [String], docker: Bool = false,
+                          owner: (uid: uid_t, gid: gid_t)? = nil) async throws {
+        if docker { _ = try await TestDocker.testImage() }
         let s = try await runBlocking { try Setup() }
         defer { s.cleanUp() }
         let d = s.daemon
-        let repo = try await AgentSessionTests.repository()
+        let repo = try await AgentSessionTests.repository(owner: owner)
         defer { try? removeTree(repo) }
         let run = try await d.run(["agent", "run", "--name", provider, "--provider", provider] + model
+                                  + (docker ? ["--driver", "docker"] : [])
                                   + ["--repo", repo, "write notes.txt: hello from \(provider)"])
         #expect(run.status == 0, "\(run.stdout) \(run.stderr)")
         let info = try await AgentSessionTests.inspect(d, provider)
         let branch = try #require(info.branch)
         #expect(try await AgentSessionTests.git(repo, ["show", "\(branch.name):notes.txt"]) == "hello from \(provider)")
+        let written = try FileManager.default.attributesOfItem(
+            atPath: repo + "/.git/warren/worktrees/\(info.id.prefix(12))/notes.txt")[.ownerAccountID] as? NSNumber
+        let uid = try #require(written?.uint32Value)
+        if docker {
+            #expect(try await DockerDriverTests.info(d, try #require(info.sandboxID)).driver == "docker")
+            #expect(uid == owner?.uid ?? 65534, "a Docker agent writes as the repo's owner, or nobody: \(uid)")
+        } else {
+            #expect(owner.map { uid == $0.uid } ?? (uid != 0), "a native agent writes as the repo's owner, or its own unprivileged id: \(uid)")
+        }
         #expect(try await AgentSessionTests.git(repo, ["status", "--porcelain"]).isEmpty)
         #expect(info.conversationID?.isEmpty == false, "the CLI's conversation id is kept")
         var events = try await AgentSessionTests.events(d, provider)
@@ -70,6 +88,15 @@ struct AgentCLITests {
 
     @Test("Codex writes a file on its branch, resumes its thread, and never holds a key")
     func codex() async throws { try await writeAndFollowUp(provider: "codex", model: []) }
+
+    @Test("on the docker driver, Claude Code works a root-owned repository as nobody, never root")
+    func claudeOnDocker() async throws { try await writeAndFollowUp(provider: "claude", model: [], docker: true) }
+
+    @Test("on the docker driver, Codex works a user's repository as that user")
+    func codexOnDocker() async throws {
+        try await writeAndFollowUp(provider: "codex", model: [], docker: true,
+                                   owner: (TestAccount.regular.uid, TestAccount.regular.gid))
+    }
 
     @Test("an exhausted budget: the CLI gets the provider's 429 and the session fails with that reason")
     func budget() async throws {

@@ -135,7 +135,12 @@ final class DaemonHarness: @unchecked Sendable {
         return p
     }
 
+    /// Removes every sandbox the daemon still has (they outlive a daemon's shutdown by
+    /// design), stops the daemon and removes its directory.
     func cleanUp() {
+        if process != nil, let ids = try? cli(["ps", "-a", "-q"]).stdout.split(separator: "\n").map(String.init), !ids.isEmpty {
+            _ = try? cli(["rm", "-f"] + ids)
+        }
         stop()
         try? removeTree(dir)
     }

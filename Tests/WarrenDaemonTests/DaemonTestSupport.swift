@@ -27,7 +27,7 @@ struct Harness {
 
     var router: Router<DaemonRequestContext> {
         var deps = APIRouter.Dependencies(manager: manager, metrics: metrics, dataRoot: "/tmp/warren-test")
-        deps.agents = AgentManager(store: store, sandboxes: manager, logger: quietLogger)
+        deps.agents = AgentManager(store: store, sandboxes: manager, clonesDirectory: "/tmp/warren-test/agents/clones", logger: quietLogger)
         return APIRouter.build(deps)
     }
 

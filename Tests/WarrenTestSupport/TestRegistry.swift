@@ -174,7 +174,7 @@ public enum Fixture {
     public static func path(_ name: String) -> String { TestRootfs.packageRoot + "/Tests/Fixtures/" + name }
 
     /// Starts a fixture server that prints its ports on stdout, one per line.
-    static func start(_ script: String, _ args: [String], ports count: Int) throws -> (Process, [Int]) {
+    public static func start(_ script: String, _ args: [String], ports count: Int) throws -> (Process, [Int]) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
         p.arguments = [script] + args

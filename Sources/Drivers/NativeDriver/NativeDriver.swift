@@ -239,6 +239,10 @@ public actor NativeDriver: RuntimeDriver {
         return try? WarrenJSON.decoder().decode(HelperState.self, from: Data(data))
     }
 
+    /// Binds of regular accounts' directories are id-mapped to their owner; others leave
+    /// sandbox root its own unprivileged host id (`BindOwnership`).
+    public nonisolated var mapsBindOwners: Bool { true }
+
     /// The id slot the sandbox's bundle was given, read from its launch config.
     public func hostRootIdentity(id: String) async throws -> (uid: UInt32, gid: UInt32) {
         guard let map = idMapOf(id) else { throw WarrenError(.notFound, "no such sandbox: \(id)") }

@@ -68,6 +68,11 @@ public protocol RuntimeDriver: Sendable {
     /// The host uid and gid the sandbox's root writes files as, on a bind that hands it
     /// no other id: what a directory the daemon makes for the sandbox alone is given to.
     func hostRootIdentity(id: String) async throws -> (uid: UInt32, gid: UInt32)
+
+    /// Whether the driver maps ids on a bind mount, so sandbox root writes there as the
+    /// source's owner (or as an unprivileged id of its own) and never as host root. Where
+    /// it does not, ids in the sandbox are host ids, and a bind needs a non-root user.
+    var mapsBindOwners: Bool { get }
 }
 
 extension RuntimeDriver {
@@ -94,6 +99,8 @@ extension RuntimeDriver {
     }
 
     public func preflight(spec: SandboxSpec) async throws {}
+
+    public var mapsBindOwners: Bool { false }
 }
 
 /// The input side of an attached main process. `detach` ends the attachment; the
