@@ -94,9 +94,12 @@ public struct Monitor {
         if usernsFD >= 0 { close(usernsFD) }
 
         let stdio = try makeStdio()
-        // With a relay, init makes the guest's loopback listener and passes it back here.
+        // Init makes the guest's loopback sockets and passes them back here: the facade
+        // relay's listener, and without a network the name server's socket.
         var relayPair: [Int32] = [-1, -1]
-        if config.facadeRelay != nil { try syscallRetrying("socketpair") { warren_socketpair(&relayPair) } }
+        if config.facadeRelay != nil || config.network == .none {
+            try syscallRetrying("socketpair") { warren_socketpair(&relayPair) }
+        }
         var goPipe: [Int32] = [0, 0]
         var statusPipe: [Int32] = [0, 0]
         try syscallRetrying("pipe2") { warren_pipe2(&goPipe, O_CLOEXEC) }
@@ -145,8 +148,16 @@ public struct Monitor {
             }
             if let relay = config.facadeRelay {
                 try Self.startRelay(relay, listenerFrom: relayPair[0])
-                close(relayPair[0])
             }
+            if config.network == .none {
+                let dns = try syscallRetrying("recvmsg(dns)") { warren_recv_fd(relayPair[0]) }
+                guard warren_dns_refuser_start(dns) == 0 else {
+                    let error = SyscallError("dns", errno: errno)
+                    close(dns)
+                    throw error
+                }
+            }
+            if relayPair[0] >= 0 { close(relayPair[0]); relayPair[0] = -1 }
         } catch {
             if relayPair[0] >= 0 { close(relayPair[0]) }
             if let c = stdio.console { close(c.parent) }

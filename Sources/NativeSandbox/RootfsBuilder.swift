@@ -67,6 +67,14 @@ struct RootfsBuilder {
             _ = ftruncate(fd, 0)
             try writeAll(fd, content)
         }
+        // Without a network, names resolve only through /etc/hosts: the sandbox's own name
+        // server on its loopback answers every other lookup "no such name" at once. (An
+        // image whose resolv.conf cannot be replaced keeps it.)
+        if config.network == .none, let fd = try? InRoot.open(rootFD, "/etc/resolv.conf", create: .file, owner: hostRoot, writable: true) {
+            defer { close(fd) }
+            _ = ftruncate(fd, 0)
+            try writeAll(fd, "nameserver 127.0.0.1\n")
+        }
         for m in config.mounts { try bind(m, rootFD: rootFD) }
     }
 

@@ -58,11 +58,19 @@ struct SandboxInit {
         }
         try syscallRetrying("sethostname") { sethostname(config.hostname, config.hostname.utf8.count) }
         try syscallRetrying("loopback up") { warren_loopback_up() }
-        if let relay = config.facadeRelay, let relayFD {
-            // Made before the workload starts, so its first connection waits in the backlog.
-            let listener = try syscallRetrying("listen 127.0.0.1:\(relay.port)") { warren_listen_loopback(relay.port) }
-            try syscallRetrying("sendmsg(relay)") { warren_send_fd(relayFD, listener) }
-            close(listener)
+        if let relayFD {
+            if let relay = config.facadeRelay {
+                // Made before the workload starts, so its first connection waits in the backlog.
+                let listener = try syscallRetrying("listen 127.0.0.1:\(relay.port)") { warren_listen_loopback(relay.port) }
+                try syscallRetrying("sendmsg(relay)") { warren_send_fd(relayFD, listener) }
+                close(listener)
+            }
+            if config.network == .none {
+                // The name server the sandbox's resolv.conf names: it says no name exists, at once.
+                let dns = try syscallRetrying("bind 127.0.0.1:53/udp") { warren_dns_socket() }
+                try syscallRetrying("sendmsg(dns)") { warren_send_fd(relayFD, dns) }
+                close(dns)
+            }
             close(relayFD)
         }
         try GuestFilesystem.setUp(rootfs: bundle.rootfsMount, readOnly: config.readOnlyRootfs, onlyRootMapped: config.isRootless)

@@ -55,6 +55,14 @@ int warren_listen_loopback_in_netns(const char *netns_path, uint16_t port);
 int warren_relay_start(int listen_fd, const char *directory, const char *name);
 /// Ends a relay's accept loop (open connections finish on their own).
 int warren_relay_stop(int listen_fd);
+
+/// A UDP socket bound to 127.0.0.1:53 in the caller's network namespace.
+int warren_dns_socket(void);
+/// Answers every DNS query on `fd` with NXDOMAIN, on a detached thread of its own, until
+/// the socket is shut down (then the thread closes it).
+int warren_dns_refuser_start(int fd);
+/// The NXDOMAIN answer to `query` in `answer` (512 bytes); its length, or 0 for no answer.
+size_t warren_dns_answer(const uint8_t *query, size_t length, uint8_t *answer);
 /// A close-on-exec AF_UNIX stream socket pair.
 int warren_socketpair(int fds[2]);
 /// Opens a new pty pair: returns master, stores the slave fd.
