@@ -130,12 +130,14 @@ public actor AgentManager {
         guard state == .idle else {
             throw WarrenError(.invalidState, "agent session \(id.prefix(12)) is \(state.rawValue): a follow-up needs it idle")
         }
-        try await beginTurn(id, prompt: prompt)
-        return try row(id).info
+        return try await beginTurn(id, prompt: prompt)
     }
 
-    /// Records the turn and hands its script to the sandbox's runner.
-    func beginTurn(_ id: String, prompt: String) async throws {
+    /// Records the turn and hands its script to the sandbox's runner. Returns the session
+    /// as of its `turn_started` event (its `lastEvent`), so a client that follows from
+    /// there misses none of the turn's output, however soon that comes.
+    @discardableResult
+    func beginTurn(_ id: String, prompt: String) async throws -> AgentInfo {
         let (info, runtime) = try row(id)
         let provider = try AgentProviders.named(info.provider)
         guard let sandboxID = info.sandboxID else { throw WarrenError(.invalidState, "agent session \(id.prefix(12)) has no sandbox") }
@@ -147,6 +149,7 @@ public actor AgentManager {
             info.turns += 1
         }
         let number = started.turn
+        let asStarted = try row(id).info
         let turn = AgentTurn(number: number, prompt: prompt, model: info.spec.model, systemPrompt: info.spec.systemPrompt,
                              maxTurns: info.spec.maxTurns, conversationID: info.conversationID, command: info.spec.command)
         let script = AgentRunner.turnScript(provider.invocation(for: turn), workdir: runtime.workdir)
@@ -160,6 +163,7 @@ public actor AgentManager {
             try await finish(id, state: .failed, because: "turn \(number) could not be started: \(delivered.output.prefix(300))")
             throw WarrenError(.internalError, "agent session \(id.prefix(12)): turn \(number) could not be started")
         }
+        return asStarted
     }
 
     // MARK: - Stop and remove

@@ -138,7 +138,8 @@ struct UnixSocketTests {
     private func blockingRequest(_ path: String, _ request: String) throws -> String {
         let fd = try connectUnix(path)
         defer { close(fd) }
-        var timeout = timeval(tv_sec: 30, tv_usec: 0)
+        // Bounded so a broken server fails the test; generous, as a loaded 2-core CI machine is slow.
+        var timeout = timeval(tv_sec: 180, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         _ = request.utf8CString.withUnsafeBufferPointer { send(fd, $0.baseAddress, $0.count - 1, 0) }
         var output = [UInt8]()
