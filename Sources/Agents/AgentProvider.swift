@@ -38,6 +38,9 @@ public protocol AgentProvider: Sendable {
     /// Refuses what the provider cannot do with `spec`.
     func validate(_ spec: AgentSpec) throws
     func invocation(for turn: AgentTurn) -> AgentInvocation
+    /// The CLI on a terminal, for a person: its own interactive interface, resuming the
+    /// session's conversation, with the turn's prompt (when not empty) as its first message.
+    func interactiveInvocation(for turn: AgentTurn) -> AgentInvocation
     /// A parser for one turn's output.
     func makeParser() -> any AgentOutputParser
 }

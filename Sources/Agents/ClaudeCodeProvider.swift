@@ -9,20 +9,32 @@ public struct ClaudeCodeProvider: AgentProvider {
     public init() {}
 
     public func invocation(for turn: AgentTurn) -> AgentInvocation {
-        var args = ["claude", "-p", "--output-format", "stream-json", "--verbose", "--dangerously-skip-permissions"]
+        AgentInvocation(arguments: ["claude", "-p", "--output-format", "stream-json", "--verbose"] + options(turn)
+                            + ["--", turn.prompt], environment: Self.environment)
+    }
+
+    /// Claude Code's own terminal interface, resuming the conversation.
+    public func interactiveInvocation(for turn: AgentTurn) -> AgentInvocation {
+        AgentInvocation(arguments: ["claude"] + options(turn) + (turn.prompt.isEmpty ? [] : ["--", turn.prompt]),
+                        environment: Self.environment)
+    }
+
+    func options(_ turn: AgentTurn) -> [String] {
+        var args = ["--dangerously-skip-permissions"]
         if let model = turn.model { args += ["--model", model] }
         if let maxTurns = turn.maxTurns { args += ["--max-turns", String(maxTurns)] }
         if let system = turn.systemPrompt { args += ["--append-system-prompt", system] }
         if let conversation = turn.conversationID { args += ["--resume", conversation] }
-        args += ["--", turn.prompt]
-        return AgentInvocation(arguments: args, environment: [
-            // Root in a sandbox may skip permission prompts only when it says it is sandboxed.
-            "IS_SANDBOX=1",
-            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1",
-            "DISABLE_AUTOUPDATER=1",
-            "CLAUDE_CODE_MAX_RETRIES=0",
-        ])
+        return args
     }
+
+    static let environment = [
+        // Root in a sandbox may skip permission prompts only when it says it is sandboxed.
+        "IS_SANDBOX=1",
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1",
+        "DISABLE_AUTOUPDATER=1",
+        "CLAUDE_CODE_MAX_RETRIES=0",
+    ]
 
     public func makeParser() -> any AgentOutputParser { Parser() }
 

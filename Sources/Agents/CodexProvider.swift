@@ -12,7 +12,23 @@ public struct CodexProvider: AgentProvider {
     public func invocation(for turn: AgentTurn) -> AgentInvocation {
         var args = ["codex", "exec"]
         if turn.conversationID != nil { args.append("resume") }
-        args += ["--json", "--skip-git-repo-check", "--dangerously-bypass-approvals-and-sandbox"]
+        args += ["--json", "--skip-git-repo-check", "--dangerously-bypass-approvals-and-sandbox"] + options(turn)
+        if let conversation = turn.conversationID { args.append(conversation) }
+        return AgentInvocation(arguments: args + ["--", turn.prompt])
+    }
+
+    /// Codex's own terminal interface, resuming the thread.
+    public func interactiveInvocation(for turn: AgentTurn) -> AgentInvocation {
+        var args = ["codex"]
+        if turn.conversationID != nil { args.append("resume") }
+        args += ["--dangerously-bypass-approvals-and-sandbox"] + options(turn)
+        if let conversation = turn.conversationID { args.append(conversation) }
+        return AgentInvocation(arguments: args + (turn.prompt.isEmpty ? [] : ["--", turn.prompt]))
+    }
+
+    /// The facade as a Responses provider of its own, the system prompt and the model.
+    func options(_ turn: AgentTurn) -> [String] {
+        var args: [String] = []
         for setting in [
             "model_providers.warren.name=\"warren\"",
             "model_providers.warren.base_url=\"http://127.0.0.1:\(LLMAccess.guestPort)/v1\"",
@@ -23,10 +39,7 @@ public struct CodexProvider: AgentProvider {
             "model_provider=\"warren\"",
         ] { args += ["-c", setting] }
         if let system = turn.systemPrompt { args += ["-c", "developer_instructions=\(Self.tomlString(system))"] }
-        args += ["-m", turn.model ?? Self.defaultModel]
-        if let conversation = turn.conversationID { args.append(conversation) }
-        args += ["--", turn.prompt]
-        return AgentInvocation(arguments: args)
+        return args + ["-m", turn.model ?? Self.defaultModel]
     }
 
     public func makeParser() -> any AgentOutputParser { Parser() }

@@ -17,6 +17,12 @@ public struct CommandProvider: AgentProvider {
         AgentInvocation(arguments: turn.command + [turn.prompt], environment: ["WARREN_AGENT_TURN=\(turn.number)"])
     }
 
+    /// The program on a terminal, with the prompt as its last argument when there is one.
+    public func interactiveInvocation(for turn: AgentTurn) -> AgentInvocation {
+        AgentInvocation(arguments: turn.command + (turn.prompt.isEmpty ? [] : [turn.prompt]),
+                        environment: ["WARREN_AGENT_TURN=\(turn.number)"])
+    }
+
     public func makeParser() -> any AgentOutputParser { Parser() }
 
     struct Parser: AgentOutputParser {

@@ -1,13 +1,16 @@
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 import WarrenClient
 import WarrenCore
 
-/// `warren agent run|send|ls|logs|inspect|diff|push|stop|rm`.
+/// `warren agent run|send|attach|ls|logs|inspect|diff|push|stop|rm`.
 struct AgentCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agent", abstract: "Run agent CLIs (Claude Code, Codex, any command) on a workspace.",
-        subcommands: [Run.self, Send.self, List.self, Logs.self, Inspect.self, Diff.self, Push.self, Stop.self, Remove.self])
+        subcommands: [Run.self, Send.self, Attach.self, List.self, Logs.self, Inspect.self, Diff.self, Push.self, Stop.self, Remove.self])
 
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -35,7 +38,10 @@ struct AgentCommand: AsyncParsableCommand {
         @Option(name: .customLong("llm-rpm"), help: "Model calls per minute.") var llmRPM: Int?
         @Flag(name: .shortAndLong, help: "Start in the background and print the session id.") var detach = false
         @Flag(help: "Print events as NDJSON.") var json = false
-        @Argument(help: "The first prompt.") var prompt: String
+        @Flag(name: .customLong("interactive"),
+              help: "Turns are the CLI's own terminal (agent attach); this attaches at once, the prompt its first message.")
+        var interactive = false
+        @Argument(help: "The first prompt (optional with --interactive).") var prompt: String = ""
         @Argument(parsing: .postTerminator, help: "The command provider's program, after --.") var command: [String] = []
 
         func run() async throws {
@@ -55,10 +61,18 @@ struct AgentCommand: AsyncParsableCommand {
                 spec.llm = LLMAccess(providers: [], models: llmModels?.split(separator: ",").map(String.init) ?? [],
                                      budgetTokens: llmBudgetTokens, budgetRequests: llmBudgetRequests, requestsPerMinute: llmRPM)
             }
+            spec.interactive = interactive
             try spec.validate()
+            if interactive && !detach && !Terminal.isTerminal(STDIN_FILENO) {
+                throw WarrenError(.invalidArgument, "the input device is not a TTY: --interactive needs a terminal (or -d, then agent attach)")
+            }
             let warren = try client.client()
             let info = try await warren.createAgent(spec)
             if detach { return Output.line(info.id) }
+            if interactive {
+                Output.error("agent session \(info.id.prefix(12))" + (info.branch.map { " on branch \($0.name)" } ?? ""))
+                throw ExitCode(try await attachTerminal(warren, info.id))
+            }
             if !json { Output.error("agent session \(info.id.prefix(12))" + (info.branch.map { " on branch \($0.name)" } ?? "")) }
             try await follow(warren, info.id, since: 0, turn: 1, json: json)
         }
@@ -83,6 +97,19 @@ struct AgentCommand: AsyncParsableCommand {
             let info = try await warren.sendAgent(session, prompt: prompt)
             if detach { return }
             try await follow(warren, info.id, since: max(0, info.lastEvent - 1), turn: info.turns, json: json)
+        }
+    }
+
+    struct Attach: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Open an idle session's CLI on this terminal, resuming its conversation; exits with the CLI's code.")
+        @OptionGroup var client: ClientOptions
+        @Argument(help: "Session id, id prefix or name.") var session: String
+        func run() async throws {
+            guard Terminal.isTerminal(STDIN_FILENO) else {
+                throw WarrenError(.invalidArgument, "the input device is not a TTY: agent attach needs a terminal")
+            }
+            throw ExitCode(try await attachTerminal(try client.client(), session))
         }
     }
 
@@ -165,6 +192,16 @@ struct AgentCommand: AsyncParsableCommand {
             try await eachReference(sessions) { try await warren.removeAgent($0, deleteBranch: deleteBranch) }
         }
     }
+}
+
+/// The session's CLI on this terminal until it exits; its exit code.
+private func attachTerminal(_ warren: WarrenClient, _ session: String) async throws -> Int32 {
+    let term = ProcessInfo.processInfo.environment["TERM"].flatMap { $0.isEmpty ? nil : $0 }
+    let connection = try await warren.attachAgent(session, AgentAttachRequest(consoleSize: Terminal.size(), term: term))
+    guard let code = try await InteractiveRelay.run(connection, stdin: true, tty: true) else {
+        throw WarrenError(.internalError, "the CLI's exit code was not reported")
+    }
+    return code
 }
 
 /// Follows a session's events from `since` until turn `turn` completes or the session

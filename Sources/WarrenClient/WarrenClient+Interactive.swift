@@ -50,6 +50,13 @@ extension WarrenClient {
         return try await open("/v1/sandboxes/\(Self.escape(reference))/attach", body: body, input: input)
     }
 
+    /// Opens an agent session's CLI on a terminal: its output live until the CLI exits.
+    public func attachAgent(_ reference: String, _ request: AgentAttachRequest) async throws -> InteractiveConnection {
+        let (body, input) = AsyncStream<ByteBuffer>.makeStream()
+        input.yield(InteractiveConnection.line(request))
+        return try await open("/v1/agents/\(Self.escape(reference))/attach", body: body, input: input)
+    }
+
     /// Sends a signal to a running sandbox's main process.
     public func kill(_ reference: String, signal: Int32) async throws {
         let response = try await send(.POST, "/v1/sandboxes/\(Self.escape(reference))/kill",

@@ -29,24 +29,28 @@ public struct AgentSpec: Codable, Sendable, Equatable {
     public var network: NetworkMode
     public var env: [String]
     public var labels: [String: String]
+    /// The session begins without a headless turn: its turns are the CLI's own terminal
+    /// (`POST /v1/agents/{id}/attach`), the prompt (which may be empty) its first message.
+    public var interactive: Bool
 
     public init(provider: String = "claude", prompt: String, model: String? = nil, name: String? = nil) {
         self.provider = provider; self.prompt = prompt; self.model = model; self.name = name
-        command = []; limits = ResourceLimits(); network = .none; env = []; labels = [:]
+        command = []; limits = ResourceLimits(); network = .none; env = []; labels = [:]; interactive = false
     }
 
     enum CodingKeys: String, CodingKey {
         case name, provider, model, prompt, systemPrompt, maxTurns, command, workspace, repo, image, rootfs, driver
-        case llm, limits, network, env, labels
+        case llm, limits, network, env, labels, interactive
     }
 
-    /// Only `prompt` is required; `provider` defaults to `claude`.
+    /// Only `prompt` is required (and not for an interactive session); `provider` defaults to `claude`.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         name = try c.decodeIfPresent(String.self, forKey: .name)
         provider = try c.decodeIfPresent(String.self, forKey: .provider) ?? "claude"
         model = try c.decodeIfPresent(String.self, forKey: .model)
-        prompt = try c.decode(String.self, forKey: .prompt)
+        interactive = try c.decodeIfPresent(Bool.self, forKey: .interactive) ?? false
+        prompt = interactive ? try c.decodeIfPresent(String.self, forKey: .prompt) ?? "" : try c.decode(String.self, forKey: .prompt)
         systemPrompt = try c.decodeIfPresent(String.self, forKey: .systemPrompt)
         maxTurns = try c.decodeIfPresent(Int.self, forKey: .maxTurns)
         command = try c.decodeIfPresent([String].self, forKey: .command) ?? []
@@ -68,6 +72,24 @@ public struct AgentSpec: Codable, Sendable, Equatable {
     public static let workspacePath = "/workspace"
     /// The most bytes of one prompt.
     public static let maxPromptBytes = 256 << 10
+}
+
+/// Opens a session's CLI on a terminal: the first line of `POST /v1/agents/{id}/attach`,
+/// after which the client streams `AttachInput` lines as for `exec`.
+public struct AgentAttachRequest: Codable, Sendable, Equatable {
+    public var consoleSize: TerminalSize?
+    /// The client's `TERM` (default `xterm-256color`).
+    public var term: String?
+    public init(consoleSize: TerminalSize? = nil, term: String? = nil) { self.consoleSize = consoleSize; self.term = term }
+
+    public func validate() throws {
+        if let term {
+            try InputRules.text(term, "term", maxBytes: 64, allowEmpty: false)
+            guard term.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.+".contains($0)) }) else {
+                throw WarrenError(.invalidArgument, "term '\(term.prefix(64))' is not a terminal type name")
+            }
+        }
+    }
 }
 
 /// A follow-up turn: `POST /v1/agents/{id}/turns`.

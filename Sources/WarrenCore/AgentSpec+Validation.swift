@@ -2,7 +2,11 @@
 extension AgentSpec {
     public func validate() throws {
         try InputRules.text(provider, "provider", maxBytes: 64, allowEmpty: false)
-        try Self.validatePrompt(prompt)
+        if interactive {
+            try InputRules.text(prompt, "prompt", maxBytes: Self.maxPromptBytes)
+        } else {
+            try Self.validatePrompt(prompt)
+        }
         if let name { try SandboxID.validateName(name) }
         if let model { try InputRules.text(model, "model", maxBytes: 256, allowEmpty: false) }
         if let systemPrompt { try InputRules.text(systemPrompt, "system prompt", maxBytes: Self.maxPromptBytes) }

@@ -1,6 +1,6 @@
 /// The lifecycle of an agent session.
 ///
-/// `starting → running ⇄ idle`, and from there `completed` (ended between turns),
+/// `starting → running ⇄ idle` (an interactive session starts idle), and from there `completed` (ended between turns),
 /// `stopped` (ended during a turn) or `failed` (a turn failed, or its sandbox was lost).
 public enum AgentState: String, Codable, Sendable, CaseIterable {
     case starting
@@ -17,7 +17,7 @@ public enum AgentState: String, Codable, Sendable, CaseIterable {
 
     public func canTransition(to next: AgentState) -> Bool {
         switch (self, next) {
-        case (.starting, .running), (.starting, .failed), (.starting, .stopped):
+        case (.starting, .running), (.starting, .idle), (.starting, .failed), (.starting, .stopped):
             true
         case (.running, .idle), (.running, .failed), (.running, .stopped):
             true

@@ -46,6 +46,13 @@ extension APIRouter {
         router.get("/v1/agents/{id}/diff") { _, context in
             try HTTPBody.json(["diff": try await agents.diff(context.parameters.require("id"))])
         }
+        router.post("/v1/agents/{id}/attach") { request, context in
+            // NDJSON: an AgentAttachRequest line, then AttachInput lines, as for exec.
+            let lines = NDJSONRequestLines(request.body)
+            let attach = try await lines.next(AgentAttachRequest.self) ?? AgentAttachRequest()
+            let session = try await agents.attach(context.parameters.require("id"), attach)
+            return HTTPBody.interactive(session, input: lines, until: context.channel)
+        }
         router.post("/v1/agents/{id}/push") { _, context in
             let reference = try context.parameters.require("id")
             return try HTTPBody.json(try await uncancellable { try await agents.push(reference) })

@@ -176,6 +176,10 @@ extension AgentManager {
             rows[id] = (r.info, runtime)
             var alive = r.info.state != .starting && r.info.sandboxID != nil
             if alive, let sandboxID = r.info.sandboxID { alive = (try? await sandboxes.inspect(sandboxID))?.state == .running }
+            if alive, let n = runtime.interactiveTurn {
+                // The terminal's CLI went with the daemon's exec; its turn ends here.
+                try? await endInteractiveTurn(id, n, exitCode: -1, because: "the daemon restarted during a turn on a terminal")
+            }
             if alive {
                 startReader(id)
                 logger.info("agent session re-adopted", metadata: ["agent": "\(id.prefix(12))", "state": "\(r.info.state.rawValue)"])

@@ -96,7 +96,12 @@ public actor AgentManager {
         try await write(id, events: [started])
         logger.info("agent session created", metadata: ["agent": "\(id.prefix(12))", "provider": "\(spec.provider)"])
         startReader(id)
-        try await beginTurn(id, prompt: spec.prompt)
+        if spec.interactive {
+            // Its turns come from a terminal: it waits, idle, for the first attach.
+            try await write(id) { info, _ in info.state = try info.state.transition(to: .idle) }
+        } else {
+            try await beginTurn(id, prompt: spec.prompt)
+        }
         return try row(id).info
     }
 
@@ -294,6 +299,8 @@ struct AgentRuntime: Codable, Sendable {
     var ended = 0
     /// The CLI's `turn_completed`, held until the turn's end (after the commit).
     var completion: AgentEvent?
+    /// The turn under way on a terminal (`attach`), which no marker line ends.
+    var interactiveTurn: Int?
 
     init(workdir: String) { self.workdir = workdir }
 
