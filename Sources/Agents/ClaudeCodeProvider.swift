@@ -13,11 +13,41 @@ public struct ClaudeCodeProvider: AgentProvider {
                             + ["--", turn.prompt], environment: Self.environment)
     }
 
-    /// Claude Code's own terminal interface, resuming the conversation.
+    /// Claude Code's own terminal interface, resuming the conversation. Its first-run
+    /// screens (theme, the bypass-permissions warning, trusting the folder, using the
+    /// key it finds, which is the facade's session token) are answered
+    /// in its settings first: the session already chose to run it sandboxed, unattended.
     public func interactiveInvocation(for turn: AgentTurn) -> AgentInvocation {
-        AgentInvocation(arguments: ["claude"] + options(turn) + (turn.prompt.isEmpty ? [] : ["--", turn.prompt]),
+        AgentInvocation(arguments: ["/bin/sh", "-c", Self.onboarded + "\nexec claude \"$@\"", "claude"] + options(turn)
+                            + (turn.prompt.isEmpty ? [] : ["--", turn.prompt]),
                         environment: Self.environment)
     }
+
+    /// Marks `~/.claude.json` onboarded, trusting the working directory (python3 merges it
+    /// into what is there; without python3 it is written only when missing).
+    static let onboarded = #"""
+        f="$HOME/.claude.json"; d="$(pwd)"
+        if command -v python3 >/dev/null 2>&1; then
+        python3 - "$f" "$d" <<'PY' || true
+        import json, os, sys
+        path, cwd = sys.argv[1], sys.argv[2]
+        try:
+            with open(path) as fh: settings = json.load(fh)
+        except (OSError, ValueError):
+            settings = {}
+        settings.update(hasCompletedOnboarding=True, bypassPermissionsModeAccepted=True, theme=settings.get("theme", "dark"))
+        settings.setdefault("projects", {}).setdefault(cwd, {})["hasTrustDialogAccepted"] = True
+        key = os.environ.get("ANTHROPIC_API_KEY", "")
+        if key:  # the facade's session token: Claude Code asks once whether to use a key it finds
+            responses = settings.setdefault("customApiKeyResponses", {"approved": [], "rejected": []})
+            if key[-20:] not in responses.setdefault("approved", []): responses["approved"].append(key[-20:])
+        with open(path + ".warren", "w") as fh: json.dump(settings, fh)
+        os.replace(path + ".warren", path)
+        PY
+        elif [ ! -e "$f" ]; then
+        printf '{"hasCompletedOnboarding":true,"bypassPermissionsModeAccepted":true,"theme":"dark","projects":{"%s":{"hasTrustDialogAccepted":true}}}' "$d" > "$f"
+        fi
+        """#
 
     func options(_ turn: AgentTurn) -> [String] {
         var args = ["--dangerously-skip-permissions"]

@@ -98,6 +98,34 @@ struct AgentCLITests {
                                    owner: (TestAccount.regular.uid, TestAccount.regular.gid))
     }
 
+    @Test("Claude Code on a terminal: agent run --interactive gives its own interface, which writes the file; its exit commits it")
+    func claudeOnTerminal() async throws {
+        let s = try await runBlocking { try Setup() }
+        defer { s.cleanUp() }
+        let d = s.daemon
+        let repo = try await AgentSessionTests.repository()
+        defer { try? removeTree(repo) }
+        let t = try TerminalSession(BuiltProducts.cli, ["agent", "run", "--interactive", "--name", "tty", "--repo", repo,
+                                                        "write notes.txt: typed on a terminal"],
+                                    environment: ["WARREN_HOST=unix://" + d.socket, "TERM=xterm", "PATH=/usr/bin:/bin"],
+                                    rows: 40, cols: 120)
+        defer { t.close() }
+        // Its interface positions words with cursor moves rather than spaces.
+        #expect(await t.waitFor("wrote", seconds: 60), "\(t.text.suffix(3000))")
+        // Ctrl-C twice is how Claude Code's interface is left.
+        t.type([0x03]); try await Task.sleep(for: .milliseconds(300)); t.type([0x03])
+        #expect(await t.waitForExit(seconds: 60) != nil, "\(t.text.suffix(3000))")
+        var info = try await AgentSessionTests.inspect(d, "tty")
+        for _ in 0..<300 where info.state != .idle {
+            try await Task.sleep(for: .milliseconds(100))
+            info = try await AgentSessionTests.inspect(d, "tty")
+        }
+        let branch = try #require(info.branch)
+        #expect(info.state == .idle && info.turns == 1, "\(info)")
+        #expect(try await AgentSessionTests.git(repo, ["show", "\(branch.name):notes.txt"]) == "typed on a terminal")
+        #expect(s.upstream.received().contains { $0.method == "POST" && $0.body.contains("typed on a terminal") })
+    }
+
     @Test("an exhausted budget: the CLI gets the provider's 429 and the session fails with that reason")
     func budget() async throws {
         let s = try await runBlocking { try Setup() }

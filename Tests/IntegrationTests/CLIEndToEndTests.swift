@@ -84,13 +84,20 @@ struct CLIEndToEndTests {
                              "/bin/sh", "-c", "until [ -e /gate/go ]; do sleep 0.05; done; echo after-crash; exit 9"])
         #expect(run.status == 0, "\(run.stderr)")
         // The helper must hold none of the daemon's sockets, or a crashed daemon's
-        // socket would keep accepting connections nobody serves.
+        // socket would keep accepting connections nobody serves. Its one socket is the
+        // sandbox's own name server, a UDP socket in the sandbox's network namespace.
         let id = run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let state = try WarrenJSON.decoder().decode(HelperState.self, from: Data(contentsOf: URL(fileURLWithPath: d.dataRoot + "/sandboxes/\(id)/state.json")))
+        let sandboxUDP = (try? String(contentsOfFile: "/proc/\(state.initPID)/net/udp", encoding: .utf8)) ?? ""
+        let nameServer = sandboxUDP.split(separator: "\n").dropFirst().compactMap { line -> String? in
+            let f = line.split(separator: " ")
+            return f.count > 9 && f[1] == "0100007F:0035" ? String(f[9]) : nil
+        }
+        #expect(nameServer.count == 1, "the sandbox's name server listens on 127.0.0.1:53: \(sandboxUDP)")
         let fds = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(state.helperPID)/fd")
         for fd in fds {
             let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(state.helperPID)/fd/\(fd)")) ?? ""
-            #expect(!target.hasPrefix("socket:"), "helper holds a socket: fd \(fd)")
+            #expect(!target.hasPrefix("socket:") || nameServer.contains { target == "socket:[\($0)]" }, "helper holds a socket: fd \(fd) \(target)")
         }
         d.crash()
         try d.start()
