@@ -136,9 +136,16 @@ struct AgentCommand: AsyncParsableCommand {
         @Flag(name: .shortAndLong, help: "Keep following until the session ends.") var follow = false
         @Option(help: "Only events after this sequence number.") var since: Int64 = 0
         @Flag(help: "Print events as NDJSON.") var json = false
+        @Flag(help: "Print the CLI's own output lines as it printed them (kept up to 4 MiB per session).") var raw = false
         @Argument(help: "Session id, id prefix or name.") var session: String
 
         func run() async throws {
+            if raw {
+                for try await line in try await client.client().agentRawLines(session) {
+                    if json { try Output.jsonLine(line) } else { Output.line(line.text) }
+                }
+                return
+            }
             for try await e in try await client.client().agentEvents(session, since: since, follow: follow) {
                 try print(e, json: json)
             }

@@ -29,6 +29,12 @@ extension WarrenClient {
         return NDJSONLines.decode(AgentEvent.self, from: response.body)
     }
 
+    /// The CLI's own output lines the session kept, oldest first.
+    public func agentRawLines(_ reference: String) async throws -> AsyncThrowingStream<AgentRawLine, any Error> {
+        let response = try await send(.GET, "/v1/agents/\(Self.escape(reference))/raw", body: nil, stream: true)
+        return NDJSONLines.decode(AgentRawLine.self, from: response.body)
+    }
+
     /// The session's changes from where its branch began.
     public func agentDiff(_ reference: String) async throws -> String {
         let answer: [String: String] = try await call(.GET, "/v1/agents/\(Self.escape(reference))/diff")

@@ -149,6 +149,19 @@ public struct AgentInfo: Codable, Sendable, Equatable {
     }
 }
 
+/// A line the CLI printed, as it printed it (`GET /v1/agents/{id}/raw`), kept up to
+/// `maxBytesPerSession` per session; what lies beyond is marked by one last line.
+public struct AgentRawLine: Codable, Sendable, Equatable {
+    public var turn: Int
+    /// From 1 within its turn.
+    public var line: Int
+    public var text: String
+    public init(turn: Int, line: Int, text: String) { self.turn = turn; self.line = line; self.text = text }
+
+    public static let maxBytesPerSession = 4 << 20
+    public static let capped = "(warren: the CLI's further raw output is not kept: over 4 MiB)"
+}
+
 /// One thing an agent did, in one schema for every provider.
 public struct AgentEvent: Codable, Sendable, Equatable {
     public enum Kind: String, Codable, Sendable, CaseIterable {

@@ -43,6 +43,9 @@ extension APIRouter {
             return HTTPBody.ndjson(try await agents.events(context.parameters.require("id"), since: since,
                                                            follow: request.flag("follow")), until: context.channel)
         }
+        router.get("/v1/agents/{id}/raw") { _, context in
+            HTTPBody.ndjson(try await agents.rawLines(context.parameters.require("id")), until: context.channel)
+        }
         router.get("/v1/agents/{id}/diff") { _, context in
             try HTTPBody.json(["diff": try await agents.diff(context.parameters.require("id"))])
         }

@@ -2,6 +2,15 @@ import Foundation
 import WarrenCore
 
 extension AgentManager {
+    /// The CLI's own output lines the session kept (bounded), oldest first.
+    public func rawLines(_ reference: String) async throws -> AsyncThrowingStream<AgentRawLine, any Error> {
+        let lines = try await store.agents.rawLines(try await resolve(reference))
+        return AsyncThrowingStream { continuation in
+            for line in lines { continuation.yield(line) }
+            continuation.finish()
+        }
+    }
+
     /// The session's events after `since`; with `follow`, then each new one until the session ends.
     public func events(_ reference: String, since: Int64 = 0, follow: Bool) async throws -> AsyncThrowingStream<AgentEvent, any Error> {
         let id = try await resolve(reference)

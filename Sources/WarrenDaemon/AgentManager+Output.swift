@@ -73,6 +73,7 @@ extension AgentManager {
             guard l.turn > pending.ended,
                   l.turn > pending.turnRead || (l.turn == pending.turnRead && l.line > pending.lineRead) else { continue }
             if let conversation = parsed.conversationID { pending.conversation = conversation }
+            pending.keepRaw(AgentRawLine(turn: l.turn, line: l.line, text: line))
             for var event in parsed.events {
                 event.turn = l.turn
                 if event.type == .turnCompleted { pending.completion = event } else { pending.events.append(event) }
@@ -93,23 +94,40 @@ extension AgentManager {
         var events: [AgentEvent] = []
         var conversation: String?
         var completion: AgentEvent?
+        var raw: [AgentRawLine] = []
+        var rawBytes: Int
         var dirty = false
 
         init(runtime: AgentRuntime) {
             turnRead = runtime.turnRead; lineRead = runtime.lineRead; ended = runtime.ended
+            rawBytes = runtime.rawBytes ?? 0
+        }
+
+        /// Keeps `line` while the session's raw lines are under their cap; the first one
+        /// over it is replaced by the cap's marker, and later ones are dropped.
+        mutating func keepRaw(_ line: AgentRawLine) {
+            guard rawBytes <= AgentRawLine.maxBytesPerSession else { return }
+            rawBytes += line.text.utf8.count + 1
+            if rawBytes > AgentRawLine.maxBytesPerSession {
+                raw.append(AgentRawLine(turn: line.turn, line: line.line, text: AgentRawLine.capped))
+            } else {
+                raw.append(line)
+            }
         }
     }
 
     func flush(_ id: String, _ p: inout Pending) async throws {
         guard p.dirty else { return }
         let batch = p
-        try await write(id, events: batch.events) { info, runtime in
+        try await write(id, events: batch.events, raw: batch.raw) { info, runtime in
             runtime.turnRead = batch.turnRead
             runtime.lineRead = batch.lineRead
+            runtime.rawBytes = batch.rawBytes
             if let completion = batch.completion { runtime.completion = completion }
             if let conversation = batch.conversation { info.conversationID = conversation }
         }
         p.events = []
+        p.raw = []
         p.completion = nil
         p.conversation = nil
         p.dirty = false

@@ -273,14 +273,14 @@ public actor AgentManager {
 
     /// Changes the session's cached row with `change` (at once, so no other change falls
     /// in between), writes it with `events`, then hands them to subscribers.
-    func write(_ id: String, events: [AgentEvent] = [],
+    func write(_ id: String, events: [AgentEvent] = [], raw: [AgentRawLine] = [],
                _ change: (inout AgentInfo, inout AgentRuntime) throws -> Void = { _, _ in }) async throws {
         var current = try row(id)
         try change(&current.info, &current.runtime)
         current.info.updatedAt = Date()
         current.info.lastEvent += Int64(events.count)
         rows[id] = current
-        let numbered = try await store.agents.update(current.info, runtime: try current.runtime.encoded(), appending: events)
+        let numbered = try await store.agents.update(current.info, runtime: try current.runtime.encoded(), appending: events, raw: raw)
         for event in numbered { for c in subscribers[id]?.values ?? [:].values { c.yield(event) } }
     }
 }
@@ -301,6 +301,8 @@ struct AgentRuntime: Codable, Sendable {
     var completion: AgentEvent?
     /// The turn under way on a terminal (`attach`), which no marker line ends.
     var interactiveTurn: Int?
+    /// Bytes of raw lines stored so far; past the cap, only its marker was.
+    var rawBytes: Int?
 
     init(workdir: String) { self.workdir = workdir }
 

@@ -2,7 +2,8 @@ import Foundation
 import GRDB
 import WarrenCore
 
-/// Agent sessions (`agents`) and what they did (`agent_events`, numbered per session).
+/// Agent sessions (`agents`), what they did (`agent_events`, numbered per session) and
+/// their CLIs' own output lines (`agent_raw_lines`).
 ///
 /// A session's row carries, beside its info, the daemon's private record of how far its
 /// turn has been read (`runtime`); events and that record are written in one
@@ -32,7 +33,8 @@ public struct AgentRepository: Sendable {
 
     /// Writes the session and appends `events` (numbered after the last one); returns them numbered.
     @discardableResult
-    public func update(_ info: AgentInfo, runtime: Data, appending events: [AgentEvent] = []) async throws -> [AgentEvent] {
+    public func update(_ info: AgentInfo, runtime: Data, appending events: [AgentEvent] = [],
+                       raw: [AgentRawLine] = []) async throws -> [AgentEvent] {
         try await mapErrors {
             try await writer.write { db in
                 var seq = try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM agent_events WHERE agent_id = ?",
@@ -50,6 +52,10 @@ public struct AgentRepository: Sendable {
                     try db.execute(sql: "INSERT INTO agent_events (agent_id, seq, body) VALUES (?, ?, ?)",
                                    arguments: [info.id, seq, try Self.text(event)])
                     numbered.append(event)
+                }
+                for line in raw {
+                    try db.execute(sql: "INSERT OR IGNORE INTO agent_raw_lines (agent_id, turn, line, text) VALUES (?, ?, ?, ?)",
+                                   arguments: [info.id, line.turn, line.line, line.text])
                 }
                 return numbered
             }
@@ -103,10 +109,22 @@ public struct AgentRepository: Sendable {
         }
     }
 
-    /// Deletes a session and its events.
+    /// A session's raw lines, in order: turn, then line.
+    public func rawLines(_ id: String, limit: Int = 1_000_000) async throws -> [AgentRawLine] {
+        try await mapErrors {
+            try await writer.read { db in
+                try GRDB.Row.fetchAll(db, sql: "SELECT turn, line, text FROM agent_raw_lines WHERE agent_id = ? ORDER BY turn, line LIMIT ?",
+                                      arguments: [id, limit])
+                    .map { AgentRawLine(turn: $0["turn"], line: $0["line"], text: $0["text"]) }
+            }
+        }
+    }
+
+    /// Deletes a session, its events and its raw lines.
     public func delete(id: String) async throws {
         try await mapErrors {
             try await writer.write { db in
+                try db.execute(sql: "DELETE FROM agent_raw_lines WHERE agent_id = ?", arguments: [id])
                 try db.execute(sql: "DELETE FROM agent_events WHERE agent_id = ?", arguments: [id])
                 try db.execute(sql: "DELETE FROM agents WHERE id = ?", arguments: [id])
             }

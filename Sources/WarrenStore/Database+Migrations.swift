@@ -93,6 +93,16 @@ extension WarrenStore {
                 t.primaryKey(["agent_id", "seq"])
             }
         }
+        m.registerMigration("v4-agent-raw-lines") { db in
+            // The CLIs' own output lines, bounded per session, kept after the sandbox goes.
+            try db.create(table: "agent_raw_lines") { t in
+                t.column("agent_id", .text).notNull()
+                t.column("turn", .integer).notNull()
+                t.column("line", .integer).notNull()
+                t.column("text", .text).notNull()
+                t.primaryKey(["agent_id", "turn", "line"])
+            }
+        }
         return m
     }()
 }
