@@ -43,9 +43,13 @@ public protocol AgentProvider: Sendable {
     func interactiveInvocation(for turn: AgentTurn) -> AgentInvocation
     /// A parser for one turn's output.
     func makeParser() -> any AgentOutputParser
+    /// Whether the CLI's usage is its conversation's running total rather than the turn's.
+    var reportsRunningTotalUsage: Bool { get }
 }
 
 extension AgentProvider {
+    public var reportsRunningTotalUsage: Bool { false }
+
     public func validate(_ spec: AgentSpec) throws {
         guard spec.command.isEmpty else {
             throw WarrenError(.invalidArgument, "command is for the command provider; \(name) runs its own CLI")

@@ -7,6 +7,8 @@ public struct CodexProvider: AgentProvider {
     public let name = "codex"
     public let llmProviders = ["openai"]
     public static let defaultModel = "gpt-5.5"
+    /// `turn.completed` carries the thread's token totals so far.
+    public let reportsRunningTotalUsage = true
     public init() {}
 
     public func invocation(for turn: AgentTurn) -> AgentInvocation {

@@ -76,6 +76,7 @@ extension AgentManager {
             pending.keepRaw(AgentRawLine(turn: l.turn, line: l.line, text: line))
             for var event in parsed.events {
                 event.turn = l.turn
+                if event.type == .usage && provider.reportsRunningTotalUsage { pending.turnOwn(&event) }
                 if event.type == .turnCompleted { pending.completion = event } else { pending.events.append(event) }
             }
             pending.turnRead = l.turn
@@ -96,11 +97,24 @@ extension AgentManager {
         var completion: AgentEvent?
         var raw: [AgentRawLine] = []
         var rawBytes: Int
+        var usageTotals: [Int64]?
         var dirty = false
 
         init(runtime: AgentRuntime) {
             turnRead = runtime.turnRead; lineRead = runtime.lineRead; ended = runtime.ended
             rawBytes = runtime.rawBytes ?? 0
+            usageTotals = runtime.usageTotals
+        }
+
+        /// Makes a running-total usage event the turn's own: what grew since the last one
+        /// (a total that went down started over, and counts whole).
+        mutating func turnOwn(_ event: inout AgentEvent) {
+            let totals = [event.inputTokens ?? 0, event.outputTokens ?? 0]
+            if let last = usageTotals, last.count == 2, totals[0] >= last[0], totals[1] >= last[1] {
+                event.inputTokens = totals[0] - last[0]
+                event.outputTokens = totals[1] - last[1]
+            }
+            usageTotals = totals
         }
 
         /// Keeps `line` while the session's raw lines are under their cap; the first one
@@ -123,6 +137,7 @@ extension AgentManager {
             runtime.turnRead = batch.turnRead
             runtime.lineRead = batch.lineRead
             runtime.rawBytes = batch.rawBytes
+            runtime.usageTotals = batch.usageTotals
             if let completion = batch.completion { runtime.completion = completion }
             if let conversation = batch.conversation { info.conversationID = conversation }
         }

@@ -303,6 +303,8 @@ struct AgentRuntime: Codable, Sendable {
     var interactiveTurn: Int?
     /// Bytes of raw lines stored so far; past the cap, only its marker was.
     var rawBytes: Int?
+    /// The CLI's last running token totals (input, output), for a CLI that reports those.
+    var usageTotals: [Int64]?
 
     init(workdir: String) { self.workdir = workdir }
 

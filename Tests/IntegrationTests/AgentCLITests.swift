@@ -79,7 +79,16 @@ struct AgentCLITests {
         #expect(env.contains("wrn_llm_"), "the sandbox holds a facade token")
         #expect(!s.upstream.everythingReceived().contains("wrn_llm_"), "the upstream never sees the token")
         _ = try await d.run(["agent", "stop", provider])
-        #expect(try await AgentSessionTests.inspect(d, provider).usage.contains { $0.requests >= 3 }, "usage outlives the sandbox")
+        let ended = try await AgentSessionTests.inspect(d, provider)
+        #expect(ended.usage.contains { $0.requests >= 3 }, "usage outlives the sandbox")
+        if provider == "codex" {
+            // Each turn's usage event is that turn's own (Codex reports its thread's running
+            // total): together they are what the facade counted.
+            let reported = try await AgentSessionTests.events(d, provider).filter { $0.type == .usage }
+            #expect(reported.count == 2)
+            #expect(reported.reduce(0) { $0 + ($1.inputTokens ?? 0) } == ended.usage.reduce(0) { $0 + $1.inputTokens },
+                    "\(reported.map(\.inputTokens)) vs \(ended.usage)")
+        }
         _ = try await d.run(["agent", "rm", "--delete-branch", provider])
     }
 
