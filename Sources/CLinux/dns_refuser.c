@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include "warren_linux.h"
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -73,6 +75,35 @@ static void *dns_refuser_loop(void *arg) {
     }
     close(fd);
     return NULL;
+}
+
+struct netns_dns { const char *path; int fd; int error; };
+
+static void *netns_dns_thread(void *arg) {
+    struct netns_dns *job = arg;
+    int ns = open(job->path, O_RDONLY | O_CLOEXEC);
+    if (ns < 0) { job->error = errno; return NULL; }
+    /* Only this short-lived thread changes namespace; the socket keeps the one it was made in. */
+    if (setns(ns, CLONE_NEWNET) < 0) { job->error = errno; close(ns); return NULL; }
+    close(ns);
+    job->fd = warren_dns_socket();
+    if (job->fd < 0) job->error = errno;
+    return NULL;
+}
+
+int warren_dns_socket_in_netns(const char *netns_path) {
+    struct netns_dns job = { .path = netns_path, .fd = -1, .error = 0 };
+    pthread_t thread;
+    int rc = pthread_create(&thread, NULL, netns_dns_thread, &job);
+    if (rc != 0) { errno = rc; return -1; }
+    pthread_join(thread, NULL);
+    if (job.fd < 0) errno = job.error;
+    return job.fd;
+}
+
+int warren_dns_refuser_stop(int fd) {
+    /* Wakes the thread's recvfrom with 0; the thread then closes the socket. */
+    return shutdown(fd, SHUT_RDWR) < 0 && errno != ENOTCONN ? -1 : 0;
 }
 
 int warren_dns_refuser_start(int fd) {

@@ -58,6 +58,10 @@ int warren_relay_stop(int listen_fd);
 
 /// A UDP socket bound to 127.0.0.1:53 in the caller's network namespace.
 int warren_dns_socket(void);
+/// The same, in the network namespace at `netns_path` (done on a short-lived thread).
+int warren_dns_socket_in_netns(const char *netns_path);
+/// Ends a name server started by warren_dns_refuser_start (its thread closes the socket).
+int warren_dns_refuser_stop(int fd);
 /// Answers every DNS query on `fd` with NXDOMAIN, on a detached thread of its own, until
 /// the socket is shut down (then the thread closes it).
 int warren_dns_refuser_start(int fd);

@@ -13,6 +13,14 @@ public enum DockerContainerPlan {
     public static let consoleSizeLabel = "warren.console-size"
     /// Label holding the facade relay (`PORT:SOCKET`), set up again when a daemon re-adopts the sandbox.
     public static let facadeRelayLabel = "warren.llm-relay"
+    /// On a container without a network but with the facade's relay: its resolv.conf
+    /// names the name server the driver runs on its loopback (the file's host path).
+    public static let nameServerLabel = "warren.name-server"
+
+    /// The resolv.conf of such a container, beside the facade's sockets.
+    public static func nameServerResolvConf(_ relay: GuestRelay) -> String {
+        String(relay.socketPath[..<(relay.socketPath.lastIndex(of: "/") ?? relay.socketPath.startIndex)]) + "/resolv.conf"
+    }
 
     /// Label marking the container that holds a sandbox's network namespace (`netns`).
     public static let roleLabel = "warren.role"
@@ -112,8 +120,16 @@ public enum DockerContainerPlan {
         if let size = spec.limits.fileSizeBytes { ulimits.append(DockerUlimit("fsize", size)) }
         host.Ulimits = ulimits.isEmpty ? nil : ulimits
         host.StorageOpt = spec.limits.diskBytes.map { ["size": "\($0)"] }
-        host.Mounts = spec.mounts.isEmpty ? nil
-            : spec.mounts.map { DockerMount(source: $0.source, target: $0.destination, readOnly: $0.readOnly) }
+        var mounts = spec.mounts.map { DockerMount(source: $0.source, target: $0.destination, readOnly: $0.readOnly) }
+        if let relay = spec.facadeRelay, spec.network == .none {
+            // No network: names resolve through /etc/hosts, and the driver's name server on
+            // the loopback answers every other lookup "no such name" at once.
+            let file = nameServerResolvConf(relay)
+            mounts.append(DockerMount(source: file, target: "/etc/resolv.conf", readOnly: true))
+            labels[nameServerLabel] = file
+            config.Labels = labels
+        }
+        host.Mounts = mounts.isEmpty ? nil : mounts
         // As in a native sandbox: a private, writable /tmp even on a read-only root.
         host.Tmpfs = ["/tmp": "rw,nosuid,nodev,mode=1777"]
         host.LogConfig = logConfig(spec.limits.logBytes)

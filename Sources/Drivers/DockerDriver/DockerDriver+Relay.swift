@@ -21,7 +21,7 @@ extension DockerDriver {
     func ensureRelay(_ id: String, container: DockerContainer) throws {
         guard relays[id] == nil, let relay = Self.relay(of: container) else { return }
         guard container.State.Running == true, let pid = container.State.Pid, pid > 0 else { return }
-        try startRelay(id, relay: relay, pid: Int(pid))
+        try startRelay(id, relay: relay, pid: Int(pid), nameServer: Self.hasNameServer(container))
     }
 
     /// Starts the sandbox's namespace holder, when it has one, and the relay in its
@@ -36,7 +36,7 @@ extension DockerDriver {
             throw WarrenError(.internalError, "the network holder of sandbox \(id.prefix(12)) did not start")
         }
         do {
-            try startRelay(id, relay: relay, pid: Int(pid))
+            try startRelay(id, relay: relay, pid: Int(pid), nameServer: Self.hasNameServer(workload))
         } catch {
             _ = try? await engine.killContainer(holder, signal: SIGKILL)
             throw error
@@ -50,9 +50,23 @@ extension DockerDriver {
         }
     }
 
-    private func startRelay(_ id: String, relay: GuestRelay, pid: Int) throws {
+    static func hasNameServer(_ container: DockerContainer) -> Bool {
+        container.Config?.Labels?[DockerContainerPlan.nameServerLabel] != nil
+    }
+
+    private func startRelay(_ id: String, relay: GuestRelay, pid: Int, nameServer: Bool) throws {
         guard relays[id] == nil else { return }
         let namespace = "/proc/\(pid)/ns/net"
+        if nameServer, nameServers[id] == nil {
+            // Its resolv.conf names this: every lookup but /etc/hosts' fails at once.
+            let dns = warren_dns_socket_in_netns(namespace)
+            if dns >= 0, warren_dns_refuser_start(dns) == 0 {
+                nameServers[id] = dns
+            } else {
+                if dns >= 0 { close(dns) }
+                logger.warning("no name server on the container's loopback: \(String(cString: strerror(errno)))", metadata: ["sandbox": "\(id.prefix(12))"])
+            }
+        }
         let listener = warren_listen_loopback_in_netns(namespace, relay.port)
         guard listener >= 0 else {
             throw WarrenError(.unavailable, "cannot listen on the container's loopback for the LLM facade (\(namespace): \(String(cString: strerror(errno)))); the daemon must share the Docker engine's pid namespace")
@@ -69,6 +83,7 @@ extension DockerDriver {
 
     /// Stops accepting on the container's loopback.
     func stopRelay(_ id: String) {
+        if let dns = nameServers.removeValue(forKey: id) { _ = warren_dns_refuser_stop(dns) }
         guard let listener = relays.removeValue(forKey: id) else { return }
         _ = warren_relay_stop(listener)
     }

@@ -24,6 +24,9 @@ public actor DockerDriver: RuntimeDriver {
     private var client: DockerClient?
     /// Listeners relaying the LLM facade into running containers, by sandbox.
     var relays: [String: Int32] = [:]
+    /// Per sandbox without a network, the name server's socket on its loopback.
+    var nameServers: [String: Int32] = [:]
+    static let nameServerResolvConf = "nameserver 127.0.0.1\n"
     /// The static program a sandbox's network-namespace holder runs (`warren-pause`); nil
     /// when it is missing, and the relay then joins the workload's namespace once it runs.
     let pauseProgram: String?
@@ -98,6 +101,13 @@ public actor DockerDriver: RuntimeDriver {
                                                                    network: network, pause: pause)
                 _ = try await engine.createContainer(name: DockerContainerPlan.holderName(id), holder)
                 workloadNetwork = "container:" + DockerContainerPlan.holderName(id)
+            }
+            if let relay = spec.facadeRelay, spec.network == .none {
+                let file = DockerContainerPlan.nameServerResolvConf(relay)
+                if (try? String(contentsOfFile: file, encoding: .utf8)) != Self.nameServerResolvConf {
+                    try Data(Self.nameServerResolvConf.utf8).write(to: URL(fileURLWithPath: file), options: .atomic)
+                    chmod(file, 0o644)
+                }
             }
             let config = DockerContainerPlan.containerConfig(id: id, spec: spec, image: image, owner: owner,
                                                              network: workloadNetwork)
