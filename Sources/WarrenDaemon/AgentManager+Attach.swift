@@ -16,7 +16,7 @@ import WarrenCore
 extension AgentManager {
     /// Chunks of terminal output kept for a client that reads slowly; beyond them the
     /// oldest are dropped, never the daemon's memory.
-    static let attachBuffer = 4096
+    static let attachBuffer = 256
 
     public func attach(_ reference: String, _ request: AgentAttachRequest) async throws -> InteractiveSession {
         try request.validate()
