@@ -84,6 +84,12 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         .target(name: "Agents", dependencies: ["WarrenCore", "LinuxSupport"], swiftSettings: strict),
+        .target(name: "EgressProxy", dependencies: [
+            "WarrenCore", "LinuxSupport",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        ], swiftSettings: strict),
         .target(name: "WarrenDaemon", dependencies: [
             "WarrenCore", "WarrenStore", "ImageStore", "RuntimeDriver", "NativeDriver", "DockerDriver", "LLMFacade", "CLinux",
             "LinuxSupport", "Agents",
@@ -154,6 +160,12 @@ let package = Package(
         ]),
         .testTarget(name: "LLMFacadeTests", dependencies: ["LLMFacade"]),
         .testTarget(name: "AgentsTests", dependencies: ["Agents", "WarrenCore", "LinuxSupport"]),
+        .testTarget(name: "EgressProxyTests", dependencies: [
+            "EgressProxy", "WarrenCore",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        ]),
         .testTarget(name: "DockerDriverTests", dependencies: [
             "DockerDriver", "WarrenCore", "LinuxSupport", "WarrenTestSupport",
             .product(name: "Logging", package: "swift-log"),

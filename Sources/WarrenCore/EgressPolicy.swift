@@ -37,7 +37,8 @@ public struct EgressPolicy: Codable, Sendable, Equatable {
         return rules.contains { $0.matches(name: EgressRule.normalized(named), port: port) }
     }
 
-    static func unbracketed(_ host: String) -> String {
+    /// `host` without the brackets of an IPv6 literal.
+    public static func unbracketed(_ host: String) -> String {
         host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
     }
 }
