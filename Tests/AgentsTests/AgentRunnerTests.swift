@@ -37,14 +37,13 @@ struct AgentRunnerTests {
     @Test("a host command past its time limit is killed with its whole process group, and says so")
     func hostCommandTimeout() async throws {
         let marker = NSTemporaryDirectory() + "warren-timeout-\(UUID().uuidString.prefix(8))"
-        let start = ContinuousClock.now
         let error = await #expect(throws: WarrenError.self) {
-            // The child outlives its parent shell unless the group is killed.
+            // Not killed, this would return after 30 s with status 0; the child outlives its
+            // parent shell unless the whole group is killed.
             try await HostCommand.run(["/bin/sh", "-c", "(sleep 3; touch \(marker)) & sleep 30"], environment: ["PATH=/usr/bin:/bin"],
                                       timeout: .milliseconds(300))
         }
         #expect(error?.code == .timeout && error?.message.contains("was killed") == true, "\(String(describing: error))")
-        #expect(ContinuousClock.now - start < .seconds(20))
         try await Task.sleep(for: .seconds(4))
         #expect(!FileManager.default.fileExists(atPath: marker), "the group's other process was killed too")
     }
