@@ -96,8 +96,8 @@ struct ImageStoreTests {
         defer { f.cleanUp() }
         let small = f.dir + "/small"
         try makeDirectories(small)
-        _ = try TestRootfs.run("/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", small])
-        defer { _ = try? TestRootfs.run("/bin/umount", ["-l", small]) }
+        _ = try await TestRootfs.run("/bin/mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", small])
+        defer { _ = try? TestRootfs.run(blocking: "/bin/umount", ["-l", small]) }
         let store = try ImageStore(dataRoot: small + "/data", logger: Logger(label: "test"))
         let fits = try Layout(f.dir + "/fits")
         try fits.index([Self.named(try fits.image(layers: [try f.layer([["name": "a", "data": "1"]])]), "example.com/fits:1")])

@@ -23,7 +23,7 @@ final class LayerFixture: @unchecked Sendable {
         let spec = dir + "/spec-\(counter).json"
         try JSONSerialization.data(withJSONObject: entries).write(to: URL(fileURLWithPath: spec))
         let out = dir + "/layer-\(counter).\(ext)"
-        try TestRootfs.run("/usr/bin/python3", [Self.script, spec, out])
+        try TestRootfs.run(blocking: "/usr/bin/python3", [Self.script, spec, out])
         return out
     }
 

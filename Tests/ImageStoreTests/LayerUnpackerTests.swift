@@ -158,6 +158,6 @@ struct LayerUnpackerTests {
 
 enum TestShell {
     static func run(_ command: String) throws -> String {
-        try WarrenTestSupport.TestRootfs.run("/bin/sh", ["-c", command])
+        try WarrenTestSupport.TestRootfs.run(blocking: "/bin/sh", ["-c", command])
     }
 }

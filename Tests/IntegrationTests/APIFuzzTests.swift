@@ -17,20 +17,20 @@ struct APIFuzzTests {
 
     static func schemathesis() throws -> String {
         let tool = venv + "/bin/schemathesis"
-        if (try? TestRootfs.run(tool, ["--version"]))?.contains(version) == true { return tool }
+        if (try? TestRootfs.run(blocking: tool, ["--version"]))?.contains(version) == true { return tool }
         try? removeTree(venv)
-        _ = try TestRootfs.run("/usr/bin/python3", ["-m", "venv", venv])
-        _ = try TestRootfs.run(venv + "/bin/pip", ["install", "--quiet", "--disable-pip-version-check", "schemathesis==\(version)"])
+        _ = try TestRootfs.run(blocking: "/usr/bin/python3", ["-m", "venv", venv])
+        _ = try TestRootfs.run(blocking: venv + "/bin/pip", ["install", "--quiet", "--disable-pip-version-check", "schemathesis==\(version)"])
         return tool
     }
 
     @Test("schemathesis against every operation: no 5xx, no response off the schema, the daemon stays up")
     func fuzz() async throws {
         let tool = try await runBlocking { try Self.schemathesis() }
-        let registry = try TestRegistry()
+        let registry = try await runBlocking { try TestRegistry() }
         defer { registry.cleanUp() }
         let port = freeLocalPort()
-        let d = try DaemonHarness(
+        let d = try await DaemonHarness.launch(
             daemonArguments: ["--listen", "127.0.0.1:\(port)", "--insecure-registry", registry.address, "--header-timeout", "60"],
             daemonEnvironment: ["OPENAI_API_KEY": "sk-fuzz", "ANTHROPIC_API_KEY": "sk-ant-fuzz",
                                 "WARREN_OPENAI_BASE_URL": "http://127.0.0.1:9", "WARREN_ANTHROPIC_BASE_URL": "http://127.0.0.1:9"])
@@ -39,10 +39,10 @@ struct APIFuzzTests {
         try FileManager.default.createDirectory(atPath: world, withIntermediateDirectories: true)
         let daemonPID = try #require(d.process?.processIdentifier)
         // Something for the operations on one sandbox or image to act on.
-        let sandbox = try d.cli(["run", "-d", "-i", "--name", "fuzz-target", "--rootfs", try TestRootfs.path(), "--", "/bin/sleep", "1000"])
+        let sandbox = try await d.cli(["run", "-d", "-i", "--name", "fuzz-target", "--rootfs", try TestRootfs.path(), "--", "/bin/sleep", "1000"])
         #expect(sandbox.status == 0, "\(sandbox.stderr)")
         let layout = try ImageCLITests.umociLayout(in: d.dir)
-        #expect(try d.cli(["image", "import", "--tag", "fuzz/image:1", layout]).status == 0)
+        #expect(try await d.cli(["image", "import", "--tag", "fuzz/image:1", layout]).status == 0)
 
         let p = Process()
         p.executableURL = URL(fileURLWithPath: tool)
@@ -77,8 +77,8 @@ struct APIFuzzTests {
         let output = (try? String(contentsOfFile: report, encoding: .utf8)) ?? ""
         #expect(p.terminationStatus == 0, "schemathesis found problems:\n\(output.suffix(6000))")
         #expect(kill(daemonPID, 0) == 0 && d.process?.isRunning == true, "the daemon exited during the fuzz")
-        #expect(try d.cli(["version"]).status == 0)
+        #expect(try await d.cli(["version"]).status == 0)
         // Clean up what the fuzz made.
-        for id in (try d.cli(["ps", "-aq"]).stdout.split(separator: "\n")) { _ = try? d.cli(["rm", "-f", String(id)]) }
+        for id in (try await d.cli(["ps", "-aq"]).stdout.split(separator: "\n")) { _ = try? await d.cli(["rm", "-f", String(id)]) }
     }
 }

@@ -23,7 +23,7 @@ struct AgentAttachTests {
 
     @Test("run --interactive: the CLI gets the terminal and the prompt; exit commits the turn; attach resumes; a closed terminal hangs up")
     func terminalTurns() async throws {
-        let d = try DaemonHarness()
+        let d = try await DaemonHarness.launch()
         defer { d.cleanUp() }
         let repo = try await AgentSessionTests.repository()
         defer { try? removeTree(repo) }
@@ -65,28 +65,28 @@ struct AgentAttachTests {
         // Attaching twice at once is refused: the session is running.
         let third = try TerminalSession(BuiltProducts.cli, ["agent", "attach", "tty"], environment: environment(d))
         #expect(await third.waitFor("prompt: "), "\(third.text)")
-        let refused = try await d.run(["agent", "send", "tty", "headless now"])
+        let refused = try await d.cli(["agent", "send", "tty", "headless now"])
         #expect(refused.status != 0 && refused.stderr.contains("is running"), "\(refused.stderr)")
         // Closing the terminal hangs the CLI up; the turn ends and the session is idle again.
         third.close()
         let after = try #require(try await waitForState(d, "tty", .idle), "a hung-up terminal ends its turn")
         #expect(after.turns == 3)
-        #expect(try await d.run(["agent", "rm", "tty"]).status == 0)
+        #expect(try await d.cli(["agent", "rm", "tty"]).status == 0)
     }
 
     @Test("attach is refused without a terminal and for a session that is not idle")
     func refusals() async throws {
-        let d = try DaemonHarness()
+        let d = try await DaemonHarness.launch()
         defer { d.cleanUp() }
-        let noTTY = try await d.run(["agent", "attach", "nothing"])
+        let noTTY = try await d.cli(["agent", "attach", "nothing"])
         #expect(noTTY.status != 0 && noTTY.stderr.contains("not a TTY"), "\(noTTY.stderr)")
-        let run = try await d.run(["agent", "run", "-d", "--name", "busy", "--provider", "command", "--rootfs", try TestRootfs.path(),
+        let run = try await d.cli(["agent", "run", "-d", "--name", "busy", "--provider", "command", "--rootfs", try TestRootfs.path(),
                                    "go", "--", "/bin/sh", "-c", "sleep 30"])
         #expect(run.status == 0, "\(run.stderr)")
         let t = try TerminalSession(BuiltProducts.cli, ["agent", "attach", "busy"], environment: environment(d))
         defer { t.close() }
         #expect(await t.waitForExit() != 0)
         #expect(t.text.contains("is running: attaching needs it idle"), "\(t.text)")
-        #expect(try await d.run(["agent", "stop", "busy"]).status == 0)
+        #expect(try await d.cli(["agent", "stop", "busy"]).status == 0)
     }
 }

@@ -16,7 +16,7 @@ struct AgentCLITests {
             let image = try AgentGuestImage.path()
             upstream = try TestLLMUpstream(script: "agent-upstream.py")
             daemon = try DaemonHarness(daemonEnvironment: upstream.daemonEnvironment)
-            let imported = try daemon.cli(["image", "import", "--tag", "warren-agent:latest", image])
+            let imported = try daemon.cliBlocking(["image", "import", "--tag", "warren-agent:latest", image])
             guard imported.status == 0 else { throw HarnessError("import failed: \(imported.stderr)") }
         }
         func cleanUp() {
@@ -36,7 +36,7 @@ struct AgentCLITests {
         let d = s.daemon
         let repo = try await AgentSessionTests.repository(owner: owner)
         defer { try? removeTree(repo) }
-        let run = try await d.run(["agent", "run", "--name", provider, "--provider", provider] + model
+        let run = try await d.cli(["agent", "run", "--name", provider, "--provider", provider] + model
                                   + (docker ? ["--driver", "docker"] : [])
                                   + ["--repo", repo, "write notes.txt: hello from \(provider)"])
         #expect(run.status == 0, "\(run.stdout) \(run.stderr)")
@@ -61,7 +61,7 @@ struct AgentCLITests {
         #expect(info.usage.contains { $0.requests >= 2 }, "usage from the facade: \(info.usage)")
 
         // The follow-up resumes the conversation: the upstream sees the first turn's messages.
-        let send = try await d.run(["agent", "send", provider, "how many turns so far?"])
+        let send = try await d.cli(["agent", "send", provider, "how many turns so far?"])
         #expect(send.status == 0 && send.stdout.contains("✓ turn 2 done"), "\(send.stdout) \(send.stderr)")
         events = try await AgentSessionTests.events(d, provider)
         let answer = events.last { $0.type == .assistantText }?.text ?? ""
@@ -71,14 +71,14 @@ struct AgentCLITests {
 
         // The real key is never in the sandbox's environment, its output or the events.
         let sandbox = try #require(try await AgentSessionTests.inspect(d, provider).sandboxID)
-        let env = try await d.run(["exec", sandbox, "--", "/usr/bin/env"]).stdout
-        let output = try await d.run(["logs", sandbox]).stdout + (try await d.run(["agent", "logs", "--json", provider]).stdout)
+        let env = try await d.cli(["exec", sandbox, "--", "/usr/bin/env"]).stdout
+        let output = try await d.cli(["logs", sandbox]).stdout + (try await d.cli(["agent", "logs", "--json", provider]).stdout)
         for key in [s.upstream.openAIKey, s.upstream.anthropicKey] {
             #expect(!env.contains(key) && !output.contains(key))
         }
         #expect(env.contains("wrn_llm_"), "the sandbox holds a facade token")
         #expect(!s.upstream.everythingReceived().contains("wrn_llm_"), "the upstream never sees the token")
-        _ = try await d.run(["agent", "stop", provider])
+        _ = try await d.cli(["agent", "stop", provider])
         let ended = try await AgentSessionTests.inspect(d, provider)
         #expect(ended.usage.contains { $0.requests >= 3 }, "usage outlives the sandbox")
         if provider == "codex" {
@@ -89,7 +89,7 @@ struct AgentCLITests {
             #expect(reported.reduce(0) { $0 + ($1.inputTokens ?? 0) } == ended.usage.reduce(0) { $0 + $1.inputTokens },
                     "\(reported.map(\.inputTokens)) vs \(ended.usage)")
         }
-        _ = try await d.run(["agent", "rm", "--delete-branch", provider])
+        _ = try await d.cli(["agent", "rm", "--delete-branch", provider])
     }
 
     @Test("Claude Code writes a file on its branch, resumes its conversation, and never holds a key")
@@ -143,7 +143,7 @@ struct AgentCLITests {
         try FileManager.default.createDirectory(atPath: workspace, withIntermediateDirectories: true)
         try changeOwnerOfTree(workspace, uid: TestAccount.regular.uid, gid: TestAccount.regular.gid)
         for provider in ["claude", "codex"] {
-            let r = try await s.daemon.run(["agent", "run", "--name", "poor-\(provider)", "--provider", provider, "--workspace", workspace,
+            let r = try await s.daemon.cli(["agent", "run", "--name", "poor-\(provider)", "--provider", provider, "--workspace", workspace,
                                             "--llm-budget-requests", "1", "write budget.txt: more than one call"])
             #expect(r.status == 1 && r.stdout.contains("✗ turn 1 failed"), "\(r.stdout) \(r.stderr)")
             let info = try await AgentSessionTests.inspect(s.daemon, "poor-\(provider)")

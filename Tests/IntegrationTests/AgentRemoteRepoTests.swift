@@ -26,7 +26,7 @@ struct AgentRemoteRepoTests {
                          ["-C", seed, "add", "README"], ["-C", seed, "-c", "user.name=t", "-c", "user.email=t@x", "commit", "-qm", "seed"],
                          ["-C", seed, "push", "-q", dir + "/root/proj.git", "main"],
                          ["--git-dir=\(dir)/root/proj.git", "config", "http.receivepack", "true"]] {
-                _ = try TestRootfs.run("/usr/bin/git", args)
+                _ = try TestRootfs.run(blocking: "/usr/bin/git", args)
             }
             let (process, ports) = try Fixture.start(Fixture.path("git-http-server.py"),
                 ["--root", dir + "/root", "--user", "warren", "--password", password, "--record", dir + "/requests.jsonl"], ports: 1)
@@ -41,7 +41,7 @@ struct AgentRemoteRepoTests {
         }
 
         func git(_ args: [String]) async throws -> String {
-            try await runBlocking { try TestRootfs.run("/usr/bin/git", ["--git-dir=\(self.dir)/root/proj.git"] + args) }
+            try await runBlocking { try TestRootfs.run(blocking: "/usr/bin/git", ["--git-dir=\(self.dir)/root/proj.git"] + args) }
                 .trimmingCharacters(in: .whitespacesAndNewlines)
         }
 
@@ -60,7 +60,7 @@ struct AgentRemoteRepoTests {
         defer { r.cleanUp() }
         let d = r.daemon
         let script = #"echo "from the agent" > agent.txt; env; cat .git 2>&1; ls -a; echo finished"#
-        let run = try await d.run(["agent", "run", "--name", "remote", "--provider", "command", "--rootfs", try TestRootfs.path(),
+        let run = try await d.cli(["agent", "run", "--name", "remote", "--provider", "command", "--rootfs", try TestRootfs.path(),
                                    "--repo", r.url + "@main", "add a file", "--", "/bin/sh", "-c", script, "sh"])
         #expect(run.status == 0 && run.stdout.contains("finished"), "\(run.stdout) \(run.stderr)")
         let info = try await AgentSessionTests.inspect(d, "remote")
@@ -71,9 +71,9 @@ struct AgentRemoteRepoTests {
 
         // The password is nowhere the agent or a client can see.
         let sandbox = try #require(info.sandboxID)
-        let env = try await d.run(["exec", sandbox, "--", "/bin/sh", "-c", "set"]).stdout
-        let seen = try await d.run(["agent", "logs", "--json", "remote"]).stdout + (try await d.run(["logs", sandbox]).stdout)
-            + (try await d.run(["agent", "inspect", "remote"]).stdout) + env
+        let env = try await d.cli(["exec", sandbox, "--", "/bin/sh", "-c", "set"]).stdout
+        let seen = try await d.cli(["agent", "logs", "--json", "remote"]).stdout + (try await d.cli(["logs", sandbox]).stdout)
+            + (try await d.cli(["agent", "inspect", "remote"]).stdout) + env
         #expect(!seen.contains(r.password) && env.contains("PATH="), "\(env)")
         let clone = d.dataRoot + "/agents/clones/" + info.id
         let worktree = clone + "/warren/worktrees/\(info.id.prefix(12))"
@@ -86,7 +86,7 @@ struct AgentRemoteRepoTests {
 
         // Push: the remote gets the branch with the turn's commit; nothing else changes there.
         #expect(try await r.git(["for-each-ref", "refs/heads/warren/"]).isEmpty, "nothing reaches the remote before a push")
-        let push = try await d.run(["agent", "push", "remote"])
+        let push = try await d.cli(["agent", "push", "remote"])
         #expect(push.status == 0 && push.stdout.contains("pushed \(branch.name)"), "\(push.stdout) \(push.stderr)")
         #expect(try await r.git(["show", "\(branch.name):agent.txt"]) == "from the agent")
         #expect(try await r.git(["log", "-1", "--format=%an", branch.name]) == "warren agent (command)")
@@ -95,7 +95,7 @@ struct AgentRemoteRepoTests {
         let remoteHead = try await r.git(["rev-parse", branch.name])
         #expect(pushed?.pushed == pushed?.head && pushed?.head == remoteHead)
 
-        #expect(try await d.run(["agent", "rm", "remote"]).status == 0)
+        #expect(try await d.cli(["agent", "rm", "remote"]).status == 0)
         #expect(!FileManager.default.fileExists(atPath: clone), "the pushed clone goes with its session")
     }
 
@@ -112,20 +112,20 @@ struct AgentRemoteRepoTests {
             (r.url + "@no-such-branch", "is not a branch, tag or commit"),
         ]
         for (repo, message) in cases {
-            let out = try await d.run(base + [repo, "go", "--", "/bin/true"])
+            let out = try await d.cli(base + [repo, "go", "--", "/bin/true"])
             #expect(out.status != 0 && out.stderr.contains(message), "\(repo): \(out.stderr)")
             #expect(!out.stderr.contains(r.password), "an error never repeats the password")
         }
-        #expect(try await d.run(["agent", "ls", "-q"]).stdout.isEmpty)
-        #expect(try await d.run(["ps", "-a", "-q"]).stdout.isEmpty)
+        #expect(try await d.cli(["agent", "ls", "-q"]).stdout.isEmpty)
+        #expect(try await d.cli(["ps", "-a", "-q"]).stdout.isEmpty)
         let clones = (try? FileManager.default.contentsOfDirectory(atPath: d.dataRoot + "/agents/clones")) ?? []
         #expect(clones.isEmpty, "no clone stays behind: \(clones)")
 
         // A session on a host repository has nothing to push.
         let repo = try await AgentSessionTests.repository()
         defer { try? removeTree(repo) }
-        #expect(try await d.run(base + [repo, "--name", "local", "go", "--", "/bin/true"]).status == 0)
-        let push = try await d.run(["agent", "push", "local"])
+        #expect(try await d.cli(base + [repo, "--name", "local", "go", "--", "/bin/true"]).status == 0)
+        let push = try await d.cli(["agent", "push", "local"])
         #expect(push.status != 0 && push.stderr.contains("push needs a --repo URL"), "\(push.stderr)")
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import LinuxSupport
 import Testing
 import WarrenTestSupport
 
@@ -12,7 +13,7 @@ struct CLITerminalTests {
 
     @Test("run -it: a shell with the terminal's size, resize, Ctrl-C, exit code; --rm leaves nothing")
     func runInteractiveTerminal() async throws {
-        let d = try DaemonHarness()
+        let d = try await DaemonHarness.launch()
         defer { d.cleanUp() }
         let t = try TerminalSession(BuiltProducts.cli, ["run", "--rm", "-it", "--rootfs", try TestRootfs.path(), "--", "/bin/sh"],
                                     environment: environment(d), rows: 33, cols: 101)
@@ -26,15 +27,15 @@ struct CLITerminalTests {
 
         t.type("exit 6\n")
         #expect(await t.waitForExit() == 6, "\(t.text)")
-        let ps = try d.cli(["ps", "-a", "-q"])
+        let ps = try await d.cli(["ps", "-a", "-q"])
         #expect(ps.stdout.isEmpty, "--rm left \(ps.stdout)")
     }
 
     @Test("exec -it joins a running sandbox on a terminal of its own")
     func execInteractiveTerminal() async throws {
-        let d = try DaemonHarness()
+        let d = try await DaemonHarness.launch()
         defer { d.cleanUp() }
-        let run = try d.cli(["run", "-d", "--name", "box", "--rootfs", try TestRootfs.path(), "--", "/bin/sleep", "1000"])
+        let run = try await d.cli(["run", "-d", "--name", "box", "--rootfs", try TestRootfs.path(), "--", "/bin/sleep", "1000"])
         #expect(run.status == 0, "\(run.stderr)")
         let t = try TerminalSession(BuiltProducts.cli, ["exec", "-it", "box", "--", "/bin/sh"],
                                     environment: environment(d), rows: 20, cols: 70)
@@ -44,14 +45,14 @@ struct CLITerminalTests {
         #expect(await t.waitFor("3x"), "\(t.text)")
         t.type("exit 4\n")
         #expect(await t.waitForExit() == 4, "\(t.text)")
-        #expect(try d.cli(["rm", "-f", "box"]).status == 0)
+        #expect(try await d.cli(["rm", "-f", "box"]).status == 0)
     }
 
     @Test("exec -t without -i: the terminal stays cooked and Ctrl-C is forwarded as SIGINT")
     func ttyWithoutStdin() async throws {
-        let d = try DaemonHarness()
+        let d = try await DaemonHarness.launch()
         defer { d.cleanUp() }
-        #expect(try d.cli(["run", "-d", "--name", "box", "--rootfs", try TestRootfs.path(), "--", "/bin/sleep", "1000"]).status == 0)
+        #expect(try await d.cli(["run", "-d", "--name", "box", "--rootfs", try TestRootfs.path(), "--", "/bin/sleep", "1000"]).status == 0)
         let t = try TerminalSession(BuiltProducts.cli, ["exec", "-t", "box", "--", "/bin/sh", "-c",
                                                         "trap 'echo got-int; exit 42' INT; tty; echo ready; while :; do sleep 0.05; done"],
                                     environment: environment(d))
@@ -61,36 +62,36 @@ struct CLITerminalTests {
         t.type([0x03])
         #expect(await t.waitForExit() == 42, "\(t.text)")
         #expect(t.text.contains("got-int"))
-        #expect(try d.cli(["rm", "-f", "box"]).status == 0)
+        #expect(try await d.cli(["rm", "-f", "box"]).status == 0)
     }
 
     @Test("-i without a terminal: piped stdin reaches the process and its end closes it")
-    func pipedStdin() throws {
-        let d = try DaemonHarness()
+    func pipedStdin() async throws {
+        let d = try await DaemonHarness.launch()
         defer { d.cleanUp() }
-        let r = try d.cli(["run", "--rm", "-i", "--rootfs", try TestRootfs.path(), "--", "/bin/sh", "-c", "tr a-z A-Z; echo end"],
+        let r = try await d.cli(["run", "--rm", "-i", "--rootfs", try TestRootfs.path(), "--", "/bin/sh", "-c", "tr a-z A-Z; echo end"],
                           stdin: "quiet agent\n")
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout == "QUIET AGENT\nend\n")
-        let e = try d.cli(["run", "-d", "--name", "s", "--rootfs", try TestRootfs.path(), "--", "/bin/sleep", "1000"])
+        let e = try await d.cli(["run", "-d", "--name", "s", "--rootfs", try TestRootfs.path(), "--", "/bin/sleep", "1000"])
         #expect(e.status == 0)
-        let x = try d.cli(["exec", "-i", "s", "--", "/bin/sh", "-c", "wc -c"], stdin: String(repeating: "y", count: 300_000))
+        let x = try await d.cli(["exec", "-i", "s", "--", "/bin/sh", "-c", "wc -c"], stdin: String(repeating: "y", count: 300_000))
         #expect(x.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "300000", "\(x.stderr)")
-        #expect(try d.cli(["rm", "-f", "s"]).status == 0)
+        #expect(try await d.cli(["rm", "-f", "s"]).status == 0)
     }
 
     @Test("-it without a terminal is refused with a clear error")
-    func ttyNeedsTerminal() throws {
-        let d = try DaemonHarness()
+    func ttyNeedsTerminal() async throws {
+        let d = try await DaemonHarness.launch()
         defer { d.cleanUp() }
-        let r = try d.cli(["run", "-it", "--rootfs", try TestRootfs.path(), "--", "/bin/sh"])
+        let r = try await d.cli(["run", "-it", "--rootfs", try TestRootfs.path(), "--", "/bin/sh"])
         #expect(r.status == 125)
         #expect(r.stderr.contains("not a TTY"))
     }
 
     @Test("Ctrl-C on a plain run is forwarded to the sandbox as SIGINT")
     func signalProxy() async throws {
-        let d = try DaemonHarness()
+        let d = try await DaemonHarness.launch()
         defer { d.cleanUp() }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: BuiltProducts.cli)
@@ -108,7 +109,7 @@ struct CLITerminalTests {
         }
         kill(p.processIdentifier, SIGINT)
         seen += out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
+        try await runBlocking { p.waitUntilExit() }
         #expect(p.terminationStatus == 42)
         #expect(String(decoding: seen, as: UTF8.self).contains("got-int"))
     }

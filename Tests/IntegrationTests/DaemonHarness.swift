@@ -66,7 +66,7 @@ final class DaemonHarness: @unchecked Sendable {
         try p.run()
         process = p
         for _ in 0..<200 {
-            if (try? cli(["version"]).status) == 0 { return }
+            if (try? cliBlocking(["version"]).status) == 0 { return }
             usleep(50_000)
         }
         throw HarnessError("daemon did not come up: \(String(decoding: readFileIfPresent(dir + "/daemon.log") ?? [], as: UTF8.self))")
@@ -89,8 +89,10 @@ final class DaemonHarness: @unchecked Sendable {
 
     struct Result { var status: Int32; var stdout: String; var stderr: String }
 
+    /// Runs the CLI and waits for it on the calling thread: only for code that already
+    /// runs on a thread of its own (`runBlocking`, `start`, `cleanUp`).
     @discardableResult
-    func cli(_ args: [String], stdin: String? = nil) throws -> Result {
+    func cliBlocking(_ args: [String], stdin: String? = nil) throws -> Result {
         let p = cliProcess(args)
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
@@ -112,12 +114,25 @@ final class DaemonHarness: @unchecked Sendable {
         return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
     }
 
-    /// `cli` on a thread of its own, for async tests: a CLI run must not hold one of the
-    /// few threads of Swift's cooperative pool.
+    /// Runs the CLI on a thread of its own: a CLI run (or a daemon start) must never
+    /// hold one of the two threads of Swift's cooperative pool, which every other test
+    /// in this process needs to make progress.
     @discardableResult
-    func run(_ args: [String], stdin: String? = nil) async throws -> Result {
-        try await runBlocking { try self.cli(args, stdin: stdin) }
+    func cli(_ args: [String], stdin: String? = nil) async throws -> Result {
+        try await runBlocking { try self.cliBlocking(args, stdin: stdin) }
     }
+
+    /// Starts a daemon off the cooperative pool (see `cli`).
+    static func launch(user: UInt32? = nil, daemonArguments: [String] = [], daemonEnvironment: [String: String] = [:],
+                       fileLimit: Int? = nil) async throws -> DaemonHarness {
+        try await runBlocking {
+            try DaemonHarness(user: user, daemonArguments: daemonArguments, daemonEnvironment: daemonEnvironment,
+                              fileLimit: fileLimit)
+        }
+    }
+
+    /// Restarts the daemon off the cooperative pool.
+    func restart() async throws { try await runBlocking { try self.start() } }
 
     /// The docker config.json the daemon reads registry logins from (none at first).
     var registryLogins: String { dir + "/registry-logins.json" }
@@ -138,8 +153,8 @@ final class DaemonHarness: @unchecked Sendable {
     /// Removes every sandbox the daemon still has (they outlive a daemon's shutdown by
     /// design), stops the daemon and removes its directory.
     func cleanUp() {
-        if process != nil, let ids = try? cli(["ps", "-a", "-q"]).stdout.split(separator: "\n").map(String.init), !ids.isEmpty {
-            _ = try? cli(["rm", "-f"] + ids)
+        if process != nil, let ids = try? cliBlocking(["ps", "-a", "-q"]).stdout.split(separator: "\n").map(String.init), !ids.isEmpty {
+            _ = try? cliBlocking(["rm", "-f"] + ids)
         }
         stop()
         try? removeTree(dir)

@@ -17,12 +17,12 @@ struct DockerDriverTests {
     }
 
     static func sandboxID(_ d: DaemonHarness, _ name: String) async throws -> String {
-        let info = try WarrenJSON.decoder().decode(SandboxInfo.self, from: Data(try await d.run(["inspect", name]).stdout.utf8))
+        let info = try WarrenJSON.decoder().decode(SandboxInfo.self, from: Data(try await d.cli(["inspect", name]).stdout.utf8))
         return info.id
     }
 
     static func info(_ d: DaemonHarness, _ name: String) async throws -> SandboxInfo {
-        try WarrenJSON.decoder().decode(SandboxInfo.self, from: Data(try await d.run(["inspect", name]).stdout.utf8))
+        try WarrenJSON.decoder().decode(SandboxInfo.self, from: Data(try await d.cli(["inspect", name]).stdout.utf8))
     }
 
     /// Containers and networks Docker holds for a sandbox.
@@ -38,7 +38,7 @@ struct DockerDriverTests {
         let image = try await TestDocker.testImage()
         let script = "grep -E '^(Cap|NoNewPrivs|Seccomp:)' /proc/self/status; id -u; echo A=$A; touch /etc/x 2>&1; "
             + "touch /tmp/y && echo tmp-ok; ulimit -n; cat /proc/net/dev | tail -n +3 | cut -d: -f1; echo err >&2; exit 5"
-        let r = try await d.run(["run", "--driver", "docker", "--name", "hard", "--memory", "96m", "--cpus", "0.5",
+        let r = try await d.cli(["run", "--driver", "docker", "--name", "hard", "--memory", "96m", "--cpus", "0.5",
                            "--pids-limit", "64", "--nofile", "256", "--read-only", "-u", "1000:1000", "-e", "A=b",
                            image, "--", "/bin/sh", "-c", script])
         #expect(r.status == 5, "exit code as Docker reports it: \(r.stderr)")
@@ -71,11 +71,11 @@ struct DockerDriverTests {
         #expect(profile.hasPrefix("seccomp={") && profile.contains("\"defaultAction\":\"SCMP_ACT_ERRNO\""), "\(profile.prefix(200))")
         #expect(!profile.contains("io_uring"), "the profile allows io_uring")
 
-        let report = try JSONSerialization.jsonObject(with: Data(try await d.run(["info", "--json"]).stdout.utf8)) as? [String: Any]
+        let report = try JSONSerialization.jsonObject(with: Data(try await d.cli(["info", "--json"]).stdout.utf8)) as? [String: Any]
         let docker = (report?["drivers"] as? [[String: Any]])?.first { $0["name"] as? String == "docker" }
         #expect(docker?["available"] as? Bool == true, "\(String(describing: docker))")
 
-        #expect(try await d.run(["rm", "hard"]).status == 0)
+        #expect(try await d.cli(["rm", "hard"]).status == 0)
         let left = try await Self.dockerObjects(id)
         #expect(left.containers.isEmpty && left.networks.isEmpty, "rm left \(left)")
     }
@@ -84,7 +84,7 @@ struct DockerDriverTests {
     func securityProbe() async throws {
         let (d, owner) = try await Self.daemon()
         defer { TestDocker.removeLabelled(owner); d.cleanUp() }
-        let r = try await d.run(["run", "--rm", "--driver", "docker", try await TestDocker.testImage(), "--", "/bin/warren-probe"])
+        let r = try await d.cli(["run", "--rm", "--driver", "docker", try await TestDocker.testImage(), "--", "/bin/warren-probe"])
         #expect(r.status == 0, "probe failed: \(r.stderr)")
         let rows = r.stdout.split(separator: "\n").map(String.init)
         #expect(rows.last == "probe-done")
@@ -98,7 +98,7 @@ struct DockerDriverTests {
         #expect(rows.contains("clone3 DENIED Function not implemented"))
         #expect(rows.contains("ioctl_tiocsti DENIED Operation not permitted"), "\(r.stdout)")
         #expect(rows.contains { $0.hasPrefix("unshare_user DENIED") } && rows.contains { $0.hasPrefix("mount_tmpfs DENIED") })
-        let info = try await d.run(["info"]).stdout
+        let info = try await d.cli(["info"]).stdout
         #expect(info.contains("Warren's allow-list sent as each container's profile") && info.contains("which may trace it"))
         #expect(try await TestDocker.docker(["ps", "-aq", "--filter", "label=\(owner)"]).isEmpty, "--rm left a container")
     }
@@ -108,11 +108,11 @@ struct DockerDriverTests {
         let (d, owner) = try await Self.daemon()
         defer { TestDocker.removeLabelled(owner); d.cleanUp() }
         let image = try await TestDocker.testImage()
-        let pids = try await d.run(["run", "--rm", "--driver", "docker", "--pids-limit", "12", image, "--",
+        let pids = try await d.cli(["run", "--rm", "--driver", "docker", "--pids-limit", "12", image, "--",
                               "/bin/sh", "-c", "for i in $(seq 1 30); do sleep 20 & done 2>&1 | head -1; echo forked"])
         #expect(pids.stdout.contains("can't fork") || pids.stderr.contains("can't fork"), "pids limit not enforced: \(pids.stdout) \(pids.stderr)")
 
-        let oom = try await d.run(["run", "--driver", "docker", "--name", "oom", "--memory", "32m", image, "--",
+        let oom = try await d.cli(["run", "--driver", "docker", "--name", "oom", "--memory", "32m", image, "--",
                              "/bin/sh", "-c", "head -c 200000000 /dev/zero | tail > /dev/null"])
         #expect(oom.status == 137, "\(oom.stdout) \(oom.stderr)")
         let info = try await Self.info(d, "oom")
@@ -135,7 +135,7 @@ struct DockerDriverTests {
         for _ in 0..<50 where !TestRegistry.accepts(port) { try await Task.sleep(for: .milliseconds(100)) }
 
         // Every IPv4 address of the host, the default bridge's among them.
-        let hostAddresses = try TestRootfs.run("/bin/sh", ["-c", "ip -4 -o addr show | awk '{print $4}' | cut -d/ -f1"])
+        let hostAddresses = try await TestRootfs.run("/bin/sh", ["-c", "ip -4 -o addr show | awk '{print $4}' | cut -d/ -f1"])
             .split(separator: "\n").map(String.init).filter { !$0.hasPrefix("127.") }
         #expect(hostAddresses.contains("172.17.0.1"))
         // The probe works: a plain container on Docker's default bridge reaches the host.
@@ -145,13 +145,13 @@ struct DockerDriverTests {
         let targets = (hostAddresses + ["1.1.1.1"]).joined(separator: " ")
         let script = "ip -4 -o addr show eth0 | wc -l; ip route; gw=$(ip route | awk '/default/ {print $3}'); "
             + "for t in $gw \(targets); do nc -w 1 $t \(port) </dev/null && echo \"$t reachable\" || echo \"$t blocked\"; done"
-        let r = try await d.run(["run", "-d", "--driver", "docker", "--network", "internal", "--name", "net", image, "--",
+        let r = try await d.cli(["run", "-d", "--driver", "docker", "--network", "internal", "--name", "net", image, "--",
                            "/bin/sh", "-c", script + "; sleep 1000"])
         #expect(r.status == 0, "\(r.stderr)")
         let id = try await Self.sandboxID(d, "net")
         var output = ""
         for _ in 0..<100 {
-            output = try await d.run(["logs", "net"]).stdout
+            output = try await d.cli(["logs", "net"]).stdout
             if output.contains("1.1.1.1 ") { break }
             try await Task.sleep(for: .milliseconds(200))
         }
@@ -163,7 +163,7 @@ struct DockerDriverTests {
         #expect(network == "true|true|false|\(id)")
         #expect(try await TestDocker.inspect("warren-\(id)", "{{.HostConfig.NetworkMode}}") == "warren-\(id)")
 
-        #expect(try await d.run(["rm", "-f", "net"]).status == 0)
+        #expect(try await d.cli(["rm", "-f", "net"]).status == 0)
         let left = try await Self.dockerObjects(id)
         #expect(left.containers.isEmpty && left.networks.isEmpty, "rm left \(left)")
     }
@@ -172,14 +172,14 @@ struct DockerDriverTests {
     func failedCreate() async throws {
         let (d, owner) = try await Self.daemon()
         defer { TestDocker.removeLabelled(owner); d.cleanUp() }
-        let bad = try await d.run(["run", "--driver", "docker", "--network", "internal", "--mount", "/nonexistent-\(UUID().uuidString):/data",
+        let bad = try await d.cli(["run", "--driver", "docker", "--network", "internal", "--mount", "/nonexistent-\(UUID().uuidString):/data",
                              try await TestDocker.testImage(), "--", "true"])
         #expect(bad.status == 125 && bad.stderr.contains("does not exist") && bad.stderr.contains("nonexistent"), "\(bad.stderr)")
-        let missing = try await d.run(["run", "--driver", "docker", "127.0.0.1:9/nowhere/image:1", "--", "true"])
+        let missing = try await d.cli(["run", "--driver", "docker", "127.0.0.1:9/nowhere/image:1", "--", "true"])
         #expect(missing.status != 0 && missing.stderr.contains("neither Docker's store nor Warren's"), "\(missing.stderr)")
         #expect(try await TestDocker.docker(["ps", "-aq", "--filter", "label=\(owner)"]).isEmpty)
         #expect(try await TestDocker.docker(["network", "ls", "-q", "--filter", "label=\(owner)"]).isEmpty)
-        let ps = try await d.run(["ps", "-a"]).stdout
+        let ps = try await d.cli(["ps", "-a"]).stdout
         // The missing source is refused before anything is made, so it leaves no row;
         // the missing image is found missing by the driver, and its sandbox is failed.
         #expect(ps.lowercased().components(separatedBy: "failed").count - 1 == 1, "\(ps)")
@@ -193,21 +193,21 @@ struct DockerDriverTests {
         let work = d.dir + "/work"
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
         chown(work, 1000, 1000)
-        let asRoot = try await d.run(["run", "--rm", "--driver", "docker", "--mount", work + ":/work", image, "--", "touch", "/work/x"])
+        let asRoot = try await d.cli(["run", "--rm", "--driver", "docker", "--mount", work + ":/work", image, "--", "touch", "/work/x"])
         #expect(asRoot.status == 125 && asRoot.stderr.contains("Docker maps no user ids"), "\(asRoot.stderr)")
         #expect(!FileManager.default.fileExists(atPath: work + "/x"))
-        let asUser = try await d.run(["run", "--rm", "--driver", "docker", "-u", "1000:1000", "--mount", work + ":/work", image, "--",
+        let asUser = try await d.cli(["run", "--rm", "--driver", "docker", "-u", "1000:1000", "--mount", work + ":/work", image, "--",
                                       "/bin/sh", "-c", "echo hi > /work/made && chmod 4755 /work/made"])
         #expect(asUser.status == 0, "\(asUser.stderr)")
         var st = stat()
         #expect(stat(work + "/made", &st) == 0 && st.st_uid == 1000, "owned by \(st.st_uid)")
-        let protected = try await d.run(["run", "--rm", "--driver", "docker", "-u", "1000:1000", "--mount", "/var/run/docker.sock:/s", image, "--", "true"])
+        let protected = try await d.cli(["run", "--rm", "--driver", "docker", "-u", "1000:1000", "--mount", "/var/run/docker.sock:/s", image, "--", "true"])
         #expect(protected.status == 125 && protected.stderr.contains("is refused: it exposes"), "\(protected.stderr)")
-        let disk = try await d.run(["run", "--rm", "--driver", "docker", "--disk", "64m", image, "--", "true"])
-        let info = try await d.run(["info", "--json"]).stdout
+        let disk = try await d.cli(["run", "--rm", "--driver", "docker", "--disk", "64m", image, "--", "true"])
+        let info = try await d.cli(["info", "--json"]).stdout
         if info.contains("\"disk_quota\"") && info.contains("Docker caps a container's writable layer only") {
             #expect(disk.status == 125 && disk.stderr.contains("--disk cannot be enforced"), "\(disk.stderr)")
         }
-        #expect(try await d.run(["ps", "-a", "-q"]).stdout.isEmpty, "a refused create left a row")
+        #expect(try await d.cli(["ps", "-a", "-q"]).stdout.isEmpty, "a refused create left a row")
     }
 }

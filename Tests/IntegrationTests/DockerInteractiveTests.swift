@@ -11,13 +11,13 @@ struct DockerInteractiveTests {
     func exec() async throws {
         let (d, owner) = try await DockerDriverTests.daemon()
         defer { TestDocker.removeLabelled(owner); d.cleanUp() }
-        #expect(try await d.run(["run", "-d", "--driver", "docker", "--name", "box", try await TestDocker.testImage(), "--", "sleep", "1000"]).status == 0)
-        let cat = try await d.run(["exec", "-i", "box", "--", "cat"], stdin: "through stdin\n")
+        #expect(try await d.cli(["run", "-d", "--driver", "docker", "--name", "box", try await TestDocker.testImage(), "--", "sleep", "1000"]).status == 0)
+        let cat = try await d.cli(["exec", "-i", "box", "--", "cat"], stdin: "through stdin\n")
         #expect(cat.status == 0 && cat.stdout == "through stdin\n", "\(cat.stderr)")
-        #expect(try await d.run(["exec", "box", "--", "sh", "-c", "exit 7"]).status == 7)
-        let who = try await d.run(["exec", "-u", "1000", "-e", "X=y", "-w", "/tmp", "box", "--", "sh", "-c", "id -u; echo $X; pwd; echo e >&2"])
+        #expect(try await d.cli(["exec", "box", "--", "sh", "-c", "exit 7"]).status == 7)
+        let who = try await d.cli(["exec", "-u", "1000", "-e", "X=y", "-w", "/tmp", "box", "--", "sh", "-c", "id -u; echo $X; pwd; echo e >&2"])
         #expect(who.stdout == "1000\ny\n/tmp\n" && who.stderr == "e\n", "\(who.stdout) \(who.stderr)")
-        let missing = try await d.run(["exec", "box", "--", "/no/such/program"])
+        let missing = try await d.cli(["exec", "box", "--", "/no/such/program"])
         #expect(missing.status != 0, "\(missing.stdout)")
 
         let p = d.cliProcess(["exec", "box", "--", "sh", "-c", "trap 'echo got-term; exit 9' TERM; echo ready; sleep 100 & wait"])
@@ -45,7 +45,7 @@ struct DockerInteractiveTests {
     func execTerminal() async throws {
         let (d, owner) = try await DockerDriverTests.daemon()
         defer { TestDocker.removeLabelled(owner); d.cleanUp() }
-        #expect(try await d.run(["run", "-d", "--driver", "docker", "--name", "box", try await TestDocker.testImage(), "--", "sleep", "1000"]).status == 0)
+        #expect(try await d.cli(["run", "-d", "--driver", "docker", "--name", "box", try await TestDocker.testImage(), "--", "sleep", "1000"]).status == 0)
         let t = try TerminalSession(BuiltProducts.cli, ["exec", "-it", "box", "--", "/bin/sh"],
                                     environment: ["WARREN_HOST=unix://" + d.socket, "TERM=xterm", "PATH=/usr/bin:/bin"],
                                     rows: 21, cols: 77)
@@ -73,7 +73,7 @@ struct DockerInteractiveTests {
         #expect(await t.interruptReachesShell(), "Ctrl-C did not interrupt: \(t.text)")
         t.type("exit 6\n")
         #expect(await t.waitForExit() == 6, "\(t.text)")
-        #expect(try await d.run(["ps", "-a", "-q"]).stdout.isEmpty)
+        #expect(try await d.cli(["ps", "-a", "-q"]).stdout.isEmpty)
         #expect(try await TestDocker.docker(["ps", "-aq", "--filter", "label=\(owner)"]).isEmpty, "--rm left a container")
     }
 
@@ -82,12 +82,12 @@ struct DockerInteractiveTests {
         let (d, owner) = try await DockerDriverTests.daemon()
         defer { TestDocker.removeLabelled(owner); d.cleanUp() }
         let image = try await TestDocker.testImage()
-        let echoed = try await d.run(["run", "--rm", "-i", "--driver", "docker", image, "--", "sh", "-c", "cat; echo end"], stdin: "line one\nline two\n")
+        let echoed = try await d.cli(["run", "--rm", "-i", "--driver", "docker", image, "--", "sh", "-c", "cat; echo end"], stdin: "line one\nline two\n")
         #expect(echoed.status == 0 && echoed.stdout == "line one\nline two\nend\n", "\(echoed.stdout) \(echoed.stderr)")
 
-        #expect(try await d.run(["run", "-d", "--driver", "docker", "--name", "talk", image, "--",
+        #expect(try await d.cli(["run", "-d", "--driver", "docker", "--name", "talk", image, "--",
                            "sh", "-c", "echo one; sleep 1; echo two >&2; sleep 1; echo three; exit 3"]).status == 0)
-        let follow = try await d.run(["logs", "-f", "talk"])
+        let follow = try await d.cli(["logs", "-f", "talk"])
         #expect(follow.stdout == "one\nthree\n" && follow.stderr == "two\n", "\(follow.stdout) | \(follow.stderr)")
         let info = try await DockerDriverTests.info(d, "talk")
         #expect(info.state == .exited && info.exitCode == 3)
@@ -98,20 +98,20 @@ struct DockerInteractiveTests {
         let (d, owner) = try await DockerDriverTests.daemon()
         defer { TestDocker.removeLabelled(owner); d.cleanUp() }
         let image = try await TestDocker.testImage()
-        #expect(try await d.run(["run", "-d", "--driver", "docker", "--name", "polite", image, "--", "sleep", "1000"]).status == 0)
-        #expect(try await d.run(["stop", "polite"]).status == 0)
+        #expect(try await d.cli(["run", "-d", "--driver", "docker", "--name", "polite", image, "--", "sleep", "1000"]).status == 0)
+        #expect(try await d.cli(["stop", "polite"]).status == 0)
         let polite = try await DockerDriverTests.info(d, "polite")
         #expect(polite.exitCode == 143 && polite.reason == "stopped", "\(polite)")
 
-        #expect(try await d.run(["run", "-d", "--driver", "docker", "--name", "stubborn", image, "--",
+        #expect(try await d.cli(["run", "-d", "--driver", "docker", "--name", "stubborn", image, "--",
                            "sh", "-c", "trap '' TERM; while true; do sleep 1; done"]).status == 0)
         let started = Date()
-        #expect(try await d.run(["stop", "-t", "2", "stubborn"]).status == 0)
+        #expect(try await d.cli(["stop", "-t", "2", "stubborn"]).status == 0)
         let took = Date().timeIntervalSince(started)
         let stubborn = try await DockerDriverTests.info(d, "stubborn")
         #expect(stubborn.exitCode == 137 && took >= 1.9, "killed after the grace: \(stubborn), \(took)s")
 
-        let timed = try await d.run(["run", "--driver", "docker", "--name", "late", "--timeout", "1", image, "--", "sleep", "30"])
+        let timed = try await d.cli(["run", "--driver", "docker", "--name", "late", "--timeout", "1", image, "--", "sleep", "30"])
         #expect(timed.status == 137)
         let late = try await DockerDriverTests.info(d, "late")
         #expect(late.reason == "timeout", "\(late)")

@@ -12,12 +12,12 @@ import WarrenTestSupport
 /// asks to mount must not take the host or the daemon with it.
 @Suite("Hostile agents against the daemon", .serialized)
 struct HostileAgentTests {
-    static func info(_ d: DaemonHarness, _ name: String) throws -> SandboxInfo {
-        try WarrenJSON.decoder().decode(SandboxInfo.self, from: Data(try d.cli(["inspect", name]).stdout.utf8))
+    static func info(_ d: DaemonHarness, _ name: String) async throws -> SandboxInfo {
+        try WarrenJSON.decoder().decode(SandboxInfo.self, from: Data(try await d.cli(["inspect", name]).stdout.utf8))
     }
 
-    static func rows(_ d: DaemonHarness) throws -> [SandboxInfo] {
-        try WarrenJSON.decoder().decode([SandboxInfo].self, from: Data(try d.cli(["ps", "-a", "--json"]).stdout.utf8))
+    static func rows(_ d: DaemonHarness) async throws -> [SandboxInfo] {
+        try WarrenJSON.decoder().decode([SandboxInfo].self, from: Data(try await d.cli(["ps", "-a", "--json"]).stdout.utf8))
     }
 
     /// Resident memory of a process, in bytes.
@@ -28,28 +28,28 @@ struct HostileAgentTests {
     }
 
     @Test("mount sources and root filesystems that expose the host are refused, and leave no row")
-    func hostPathsRefused() throws {
-        let d = try DaemonHarness()
+    func hostPathsRefused() async throws {
+        let d = try await DaemonHarness.launch()
         defer { d.cleanUp() }
         let rootfs = try TestRootfs.path()
         for source in ["/proc", "/", "/sys/fs/cgroup", "/dev", d.dataRoot, d.dir, d.socket, "/var/run/docker.sock"] {
-            let r = try d.cli(["run", "--rm", "--mount", source + ":/x", "--rootfs", rootfs, "--", "true"])
+            let r = try await d.cli(["run", "--rm", "--mount", source + ":/x", "--rootfs", rootfs, "--", "true"])
             #expect(r.status == 125 && r.stderr.contains("is refused: it exposes"), "\(source): \(r.stderr)")
         }
-        let root = try d.cli(["run", "--rm", "--rootfs", "/", "--", "true"])
+        let root = try await d.cli(["run", "--rm", "--rootfs", "/", "--", "true"])
         #expect(root.status == 125 && root.stderr.contains("refused"), "\(root.stderr)")
-        #expect(try Self.rows(d).isEmpty, "a refused create left a row")
+        #expect(try await Self.rows(d).isEmpty, "a refused create left a row")
         // The daemon's configuration can allow one.
-        d.stop()
+        try await runBlocking { d.stop() }
         try #"{"allow-mount-sources": ["/proc/self"]}"#.write(toFile: d.dir + "/daemon.json", atomically: true, encoding: .utf8)
-        try d.start()
-        let allowed = try d.cli(["run", "--rm", "--mount", "/proc/self:/host-self:ro", "--rootfs", rootfs, "--", "true"])
+        try await d.restart()
+        let allowed = try await d.cli(["run", "--rm", "--mount", "/proc/self:/host-self:ro", "--rootfs", rootfs, "--", "true"])
         #expect(allowed.status == 0, "\(allowed.stderr)")
     }
 
     @Test("rm -f removes whatever a sandbox left; a removal that fails is reported and retried at the next start")
-    func removalAlwaysCompletes() throws {
-        let d = try DaemonHarness()
+    func removalAlwaysCompletes() async throws {
+        let d = try await DaemonHarness.launch()
         defer { d.cleanUp() }
         let long = String(repeating: "d", count: 200)
         let script = """
@@ -58,37 +58,37 @@ struct HostileAgentTests {
             mkdir -p /deep/$d /deep2/$d && mv /deep2 /deep/$d && chmod 000 /deep/$d /deep
             echo ready; sleep 1000
             """
-        let run = try d.cli(["run", "-d", "--name", "messy", "--rootfs", try TestRootfs.path(), "--", "/bin/sh", "-c", script])
+        let run = try await d.cli(["run", "-d", "--name", "messy", "--rootfs", try TestRootfs.path(), "--", "/bin/sh", "-c", script])
         #expect(run.status == 0, "\(run.stderr)")
         let id = run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        for _ in 0..<100 where !(try d.cli(["logs", id]).stdout.contains("ready")) { usleep(50_000) }
-        let rm = try d.cli(["rm", "-f", "messy"])
+        for _ in 0..<100 where !(try await d.cli(["logs", id]).stdout.contains("ready")) { try await Task.sleep(for: .microseconds(50_000)) }
+        let rm = try await d.cli(["rm", "-f", "messy"])
         #expect(rm.status == 0, "\(rm.stderr)")
         #expect(!FileManager.default.fileExists(atPath: d.dataRoot + "/sandboxes/" + id))
 
         // A file the daemon cannot delete (immutable): rm reports it, the row is removed,
         // and the next start-up removes what was left once it can be.
-        let second = try d.cli(["run", "-d", "--rootfs", try TestRootfs.path(), "--", "/bin/sh", "-c", "echo x > /stuck; echo ready; sleep 1000"])
+        let second = try await d.cli(["run", "-d", "--rootfs", try TestRootfs.path(), "--", "/bin/sh", "-c", "echo x > /stuck; echo ready; sleep 1000"])
         let id2 = second.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        for _ in 0..<100 where !(try d.cli(["logs", id2]).stdout.contains("ready")) { usleep(50_000) }
+        for _ in 0..<100 where !(try await d.cli(["logs", id2]).stdout.contains("ready")) { try await Task.sleep(for: .microseconds(50_000)) }
         let stuck = d.dataRoot + "/sandboxes/\(id2)/upper/stuck"
         #expect(FileManager.default.fileExists(atPath: stuck))
-        try TestRootfs.run("/usr/bin/chattr", ["+i", stuck])
-        let failed = try d.cli(["rm", "-f", id2])
+        try await TestRootfs.run("/usr/bin/chattr", ["+i", stuck])
+        let failed = try await d.cli(["rm", "-f", id2])
         #expect(failed.status != 0 && failed.stderr.contains("tries again at its next start"), "\(failed.stderr)")
-        #expect(try Self.rows(d).isEmpty, "the row stays listed")
+        #expect(try await Self.rows(d).isEmpty, "the row stays listed")
         #expect(FileManager.default.fileExists(atPath: d.dataRoot + "/sandboxes/" + id2))
-        try TestRootfs.run("/usr/bin/chattr", ["-i", stuck])
-        d.stop()
-        try d.start()
+        try await TestRootfs.run("/usr/bin/chattr", ["-i", stuck])
+        try await runBlocking { d.stop() }
+        try await d.restart()
         #expect(!FileManager.default.fileExists(atPath: d.dataRoot + "/sandboxes/" + id2), "the next start did not finish the removal")
     }
 
     @Test("a stalled reader of a 1 GB log keeps the daemon's memory within 64 MB")
     func stalledLogReader() async throws {
-        let d = try DaemonHarness()
+        let d = try await DaemonHarness.launch()
         defer { d.cleanUp() }
-        let run = try await d.run(["run", "-d", "--log-max", "2g", "--rootfs", try TestRootfs.path(), "--", "/bin/sh", "-c",
+        let run = try await d.cli(["run", "-d", "--log-max", "2g", "--rootfs", try TestRootfs.path(), "--", "/bin/sh", "-c",
                                    "yes 0123456789abcdefghijklmnopqrstuvwxyz | head -c 1000000000; echo; echo written; sleep 1000"])
         #expect(run.status == 0, "\(run.stderr)")
         let id = run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -116,17 +116,17 @@ struct HostileAgentTests {
         }
         #expect(peak - baseline < 64 << 20, "daemon RSS grew from \(baseline >> 20) MB to \(peak >> 20) MB")
         // The daemon still answers everyone else.
-        #expect(try await d.run(["ps"]).status == 0)
-        _ = try await d.run(["rm", "-f", id])
+        #expect(try await d.cli(["ps"]).status == 0)
+        _ = try await d.cli(["rm", "-f", id])
     }
 
     @Test("a create below the data root's free-space floor is refused with 507 and leaves no row")
-    func freeSpaceFloor() throws {
-        let d = try DaemonHarness(daemonArguments: ["--min-free-space", "100000t"])
+    func freeSpaceFloor() async throws {
+        let d = try await DaemonHarness.launch(daemonArguments: ["--min-free-space", "100000t"])
         defer { d.cleanUp() }
-        let r = try d.cli(["run", "--rm", "--rootfs", try TestRootfs.path(), "--", "true"])
+        let r = try await d.cli(["run", "--rm", "--rootfs", try TestRootfs.path(), "--", "true"])
         #expect(r.status == 125 && r.stderr.contains("below its floor"), "\(r.stderr)")
-        #expect(try Self.rows(d).isEmpty)
+        #expect(try await Self.rows(d).isEmpty)
         let fd = try UnixSockets.connect(to: d.socket)
         defer { close(fd) }
         let body = #"{"rootfs":"\#(try TestRootfs.path())","command":["true"]}"#
@@ -136,61 +136,61 @@ struct HostileAgentTests {
     }
 
     @Test("stop and rm -f finish when the sandbox's monitor is stopped; the exit is recorded")
-    func stoppedMonitor() throws {
-        let d = try DaemonHarness()
+    func stoppedMonitor() async throws {
+        let d = try await DaemonHarness.launch()
         defer { d.cleanUp() }
-        let run = try d.cli(["run", "-d", "--name", "frozen", "--rootfs", try TestRootfs.path(), "--", "/bin/sleep", "1000"])
+        let run = try await d.cli(["run", "-d", "--name", "frozen", "--rootfs", try TestRootfs.path(), "--", "/bin/sleep", "1000"])
         let id = run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let state = try WarrenJSON.decoder().decode(HelperState.self, from: Data(contentsOf: URL(fileURLWithPath: d.dataRoot + "/sandboxes/\(id)/state.json")))
         #expect(kill(state.helperPID, SIGSTOP) == 0)
         let started = Date()
-        #expect(try d.cli(["stop", "-t", "1", "frozen"]).status == 0)
+        #expect(try await d.cli(["stop", "-t", "1", "frozen"]).status == 0)
         #expect(Date().timeIntervalSince(started) < 30, "a bounded stop, not a fast one")
-        var info = try Self.info(d, "frozen")
-        for _ in 0..<100 where info.state != .exited { usleep(50_000); info = try Self.info(d, "frozen") }
+        var info = try await Self.info(d, "frozen")
+        for _ in 0..<100 where info.state != .exited { try await Task.sleep(for: .microseconds(50_000)); info = try await Self.info(d, "frozen") }
         #expect(info.state == .exited && info.exitCode == 137 && info.reason == "stopped", "\(info)")
-        #expect(try d.cli(["rm", "frozen"]).status == 0)
+        #expect(try await d.cli(["rm", "frozen"]).status == 0)
     }
 
     @Test("the daemon removes its empty cgroup parent at shutdown and after a crash")
-    func cgroupParentsRemoved() throws {
+    func cgroupParentsRemoved() async throws {
         guard let layout = CgroupLayout.detect() else { return }
-        let d = try DaemonHarness()
+        let d = try await DaemonHarness.launch()
         defer { d.cleanUp() }
         let parent = NativeDriver.cgroupParent(dataRoot: d.dataRoot)
         let dirs = SandboxCgroup(layout: layout, relativePath: parent).directories
-        #expect(try d.cli(["run", "--rm", "--rootfs", try TestRootfs.path(), "--", "true"]).status == 0)
+        #expect(try await d.cli(["run", "--rm", "--rootfs", try TestRootfs.path(), "--", "true"]).status == 0)
         #expect(dirs.contains { access($0, F_OK) == 0 }, "the parent was never made")
-        d.stop()
+        try await runBlocking { d.stop() }
         #expect(!dirs.contains { access($0, F_OK) == 0 }, "shutdown left \(dirs)")
-        try d.start()
-        #expect(try d.cli(["run", "--rm", "--rootfs", try TestRootfs.path(), "--", "true"]).status == 0)
-        d.crash()
+        try await d.restart()
+        #expect(try await d.cli(["run", "--rm", "--rootfs", try TestRootfs.path(), "--", "true"]).status == 0)
+        try await runBlocking { d.crash() }
         #expect(dirs.contains { access($0, F_OK) == 0 })
-        try d.start()
+        try await d.restart()
         #expect(!dirs.contains { access($0, F_OK) == 0 }, "reconciliation left \(dirs)")
     }
 
     @Test("a sandbox flooding its facade port holds at most 256 of the daemon's descriptors")
     func facadeConnectionFlood() async throws {
-        let d = try DaemonHarness(daemonEnvironment: ["OPENAI_API_KEY": "sk-flood", "WARREN_OPENAI_BASE_URL": "http://127.0.0.1:9"])
+        let d = try await DaemonHarness.launch(daemonEnvironment: ["OPENAI_API_KEY": "sk-flood", "WARREN_OPENAI_BASE_URL": "http://127.0.0.1:9"])
         defer { d.cleanUp() }
         let pid = try #require(d.process?.processIdentifier)
-        _ = try await d.run(["ps"])
+        _ = try await d.cli(["ps"])
         let baseline = openDescriptors(pid)
-        let run = try await d.run(["run", "-d", "--llm", "openai", "--rootfs", try TestRootfs.path(), "--",
+        let run = try await d.cli(["run", "-d", "--llm", "openai", "--rootfs", try TestRootfs.path(), "--",
                                    "/bin/warren-probe", "flood", "\(LLMAccess.guestPort)", "1000"])
         #expect(run.status == 0, "\(run.stderr)")
         let id = run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        for _ in 0..<200 where !(try await d.run(["logs", id]).stdout.contains("connected")) {
+        for _ in 0..<200 where !(try await d.cli(["logs", id]).stdout.contains("connected")) {
             try await Task.sleep(for: .milliseconds(50))
         }
-        #expect(try await d.run(["logs", id]).stdout.contains("connected"))
+        #expect(try await d.cli(["logs", id]).stdout.contains("connected"))
         try await Task.sleep(for: .milliseconds(500))
         let held = openDescriptors(pid) - baseline
         #expect(held <= 256 + 16, "the daemon holds \(held) more descriptors for one sandbox")
         // The facade still answers others, and the daemon everyone.
-        #expect(try await d.run(["ps"]).status == 0)
-        _ = try await d.run(["rm", "-f", id])
+        #expect(try await d.cli(["ps"]).status == 0)
+        _ = try await d.cli(["rm", "-f", id])
     }
 }

@@ -18,16 +18,16 @@ struct HostileClientTests {
         return try? JSONDecoder().decode(WarrenError.self, from: Data(body.utf8))
     }
 
-    static func rows(_ d: DaemonHarness) throws -> [SandboxInfo] {
-        try WarrenJSON.decoder().decode([SandboxInfo].self, from: Data(try d.cli(["ps", "-a", "--json"]).stdout.utf8))
+    static func rows(_ d: DaemonHarness) async throws -> [SandboxInfo] {
+        try WarrenJSON.decoder().decode([SandboxInfo].self, from: Data(try await d.cli(["ps", "-a", "--json"]).stdout.utf8))
     }
 
     @Test("numbers out of range or not finite are 400s from the API and one-line errors from the CLI; the daemon stays up")
-    func numbersAtTheEdge() throws {
-        let d = try DaemonHarness()
+    func numbersAtTheEdge() async throws {
+        let d = try await DaemonHarness.launch()
         defer { d.cleanUp() }
         let rootfs = try TestRootfs.path()
-        let run = try d.cli(["run", "-d", "--rootfs", rootfs, "--", "/bin/sleep", "1000"])
+        let run = try await d.cli(["run", "-d", "--rootfs", rootfs, "--", "/bin/sleep", "1000"])
         let id = run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let bodies: [(String, String, String)] = [
             ("POST", "/v1/sandboxes/\(id)/stop", #"{"graceSeconds": 1e306}"#),
@@ -43,26 +43,26 @@ struct HostileClientTests {
             #expect(Self.status(answer) == 400, "\(path) \(body): \(answer.prefix(300))")
             #expect(Self.errorBody(answer)?.code == .invalidArgument, "\(answer.suffix(300))")
         }
-        #expect(try d.cli(["version"]).status == 0, "the daemon died")
+        #expect(try await d.cli(["version"]).status == 0, "the daemon died")
         for args in [["stop", "-t", "1e16", id], ["run", "--memory", "1e30", "--rootfs", rootfs, "--", "true"],
                      ["run", "--fsize", "1e30", "--rootfs", rootfs, "--", "true"], ["run", "--label", "=", "--rootfs", rootfs, "--", "true"],
                      ["run", "--timeout", "nan", "--rootfs", rootfs, "--", "true"], ["run", "--cpus", "inf", "--rootfs", rootfs, "--", "true"]] {
-            let r = try d.cli(args)
+            let r = try await d.cli(args)
             #expect(r.status == 1 || r.status == 125 || r.status == 64, "\(args): \(r.status) \(r.stderr)")
             #expect(r.stderr.split(separator: "\n").count <= 3 && !r.stderr.contains("Fatal error"), "\(args): \(r.stderr)")
         }
-        #expect(try Self.rows(d).count == 1, "a refused create left a row")
-        #expect(try d.cli(["rm", "-f", id]).status == 0)
+        #expect(try await Self.rows(d).count == 1, "a refused create left a row")
+        #expect(try await d.cli(["rm", "-f", id]).status == 0)
     }
 
     @Test("mistakes are 4xx with a clear message and leave no row; a missing command exits 127")
-    func mistakes() throws {
-        let d = try DaemonHarness()
+    func mistakes() async throws {
+        let d = try await DaemonHarness.launch()
         defer { d.cleanUp() }
         let rootfs = try TestRootfs.path()
-        let missing = try d.cli(["run", "--rm", "--rootfs", rootfs, "--", "/no/such/program"])
+        let missing = try await d.cli(["run", "--rm", "--rootfs", rootfs, "--", "/no/such/program"])
         #expect(missing.status == 127 && missing.stderr.contains("/no/such/program"), "\(missing.status) \(missing.stderr)")
-        let notInPath = try d.cli(["run", "--rm", "--rootfs", rootfs, "--", "nosuchcommand"])
+        let notInPath = try await d.cli(["run", "--rm", "--rootfs", rootfs, "--", "nosuchcommand"])
         #expect(notInPath.status == 127 && notInPath.stderr.contains("executable file not found in $PATH"), "\(notInPath.stderr)")
         let cases: [(String, Int, String)] = [
             (#"{"rootfs":"\#(rootfs)","command":["/no/such"]}"#, 404, "/no/such"),
@@ -85,13 +85,13 @@ struct HostileClientTests {
         #expect(Self.status(tooLarge) == 413 && Self.errorBody(tooLarge)?.code == .payloadTooLarge, "\(tooLarge.prefix(300))")
         let tooLargeMessage = Self.errorBody(tooLarge)?.message ?? "Swift"
         #expect(!tooLargeMessage.contains("Swift"), "\(tooLargeMessage)")
-        #expect(try Self.rows(d).isEmpty, "a refused create left a row")
+        #expect(try await Self.rows(d).isEmpty, "a refused create left a row")
     }
 
     @Test("the TCP listener answers unreadable requests with 400 and closes them")
-    func malformedRequests() throws {
+    func malformedRequests() async throws {
         let port = freeLocalPort()
-        let d = try DaemonHarness(daemonArguments: ["--listen", "127.0.0.1:\(port)"])
+        let d = try await DaemonHarness.launch(daemonArguments: ["--listen", "127.0.0.1:\(port)"])
         defer { d.cleanUp() }
         let requests: [[UInt8]] = [
             Array("GET /v1/version HTTP/1.1\r\nHost: a\u{0}b\r\n\r\n".utf8),
@@ -105,13 +105,13 @@ struct HostileClientTests {
             let (text, closed) = c.receiveAll()
             #expect(text.hasPrefix("HTTP/1.1 400") && closed, "\(String(bytes.prefix(40).map { Character(UnicodeScalar($0)) })): \(text.prefix(80)) closed \(closed)")
         }
-        #expect(try d.cli(["version"]).status == 0)
+        #expect(try await d.cli(["version"]).status == 0)
     }
 
     @Test("silent and idle connections are closed; 300 from one peer cannot starve a 256-descriptor daemon")
     func connectionsAreBounded() async throws {
         let port = freeLocalPort()
-        let d = try DaemonHarness(daemonArguments: ["--listen", "127.0.0.1:\(port)", "--header-timeout", "2", "--idle-timeout", "3"],
+        let d = try await DaemonHarness.launch(daemonArguments: ["--listen", "127.0.0.1:\(port)", "--header-timeout", "2", "--idle-timeout", "3"],
                                   fileLimit: 256)
         defer { d.cleanUp() }
         let pid = try #require(d.process?.processIdentifier)
@@ -119,7 +119,7 @@ struct HostileClientTests {
         var held: [RawConnection] = []
         for _ in 0..<300 { if let c = try? RawConnection(port: port) { held.append(c) } }
         // Root's CLI on the socket is served while they are open.
-        let ps = try await d.run(["ps"])
+        let ps = try await d.cli(["ps"])
         #expect(ps.status == 0, "\(ps.stderr)")
         #expect(openDescriptors(pid) < baseline + 100, "the daemon holds \(openDescriptors(pid)) descriptors")
         // Silent connections are closed once their header timeout passes.
@@ -141,7 +141,7 @@ struct HostileClientTests {
         #expect(keep.receive() == [], "an idle connection was kept")
         // The follower, opened at the same time, is past its idle timeout as well by now.
         try await Task.sleep(for: .seconds(2))
-        let run = try await d.run(["run", "--rm", "--rootfs", try TestRootfs.path(), "--", "true"])
+        let run = try await d.cli(["run", "--rm", "--rootfs", try TestRootfs.path(), "--", "true"])
         #expect(run.status == 0, "\(run.stderr)")
         follower.setTimeout(3)
         #expect((follower.receive() ?? []).count > 0, "the follower was cut off")
@@ -149,12 +149,12 @@ struct HostileClientTests {
 
     @Test("abandoned log and event followers release everything they held")
     func abandonedFollowers() async throws {
-        let d = try DaemonHarness()
+        let d = try await DaemonHarness.launch()
         defer { d.cleanUp() }
-        let run = try await d.run(["run", "-d", "--rootfs", try TestRootfs.path(), "--", "/bin/sh", "-c", "echo hi; sleep 1000"])
+        let run = try await d.cli(["run", "-d", "--rootfs", try TestRootfs.path(), "--", "/bin/sh", "-c", "echo hi; sleep 1000"])
         let id = run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let pid = try #require(d.process?.processIdentifier)
-        _ = try await d.run(["ps"])
+        _ = try await d.cli(["ps"])
         let baseline = openDescriptors(pid)
         var followers: [RawConnection] = []
         for i in 0..<100 {
@@ -173,14 +173,14 @@ struct HostileClientTests {
         }
         // A few may come and go with the daemon's own work; a leak would be a hundred.
         #expect(now <= baseline + 4, "\(now) descriptors open, \(baseline) before the followers")
-        _ = try await d.run(["rm", "-f", id])
+        _ = try await d.cli(["rm", "-f", id])
     }
 
     @Test("16 MiB of blank lines on an exec's input are skipped, and the line after them arrives")
-    func execInputFraming() throws {
-        let d = try DaemonHarness()
+    func execInputFraming() async throws {
+        let d = try await DaemonHarness.launch()
         defer { d.cleanUp() }
-        let run = try d.cli(["run", "-d", "--rootfs", try TestRootfs.path(), "--", "/bin/sleep", "1000"])
+        let run = try await d.cli(["run", "-d", "--rootfs", try TestRootfs.path(), "--", "/bin/sleep", "1000"])
         let id = run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let c = try RawConnection(unix: d.socket)
         c.setTimeout(60)
@@ -195,35 +195,35 @@ struct HostileClientTests {
         let out = chunks.filter { $0.stream == "stdout" }.map { String(decoding: $0.bytes, as: UTF8.self) }.joined()
         #expect(out == "after the blanks\n", "\(answer.prefix(400))")
         #expect(chunks.last?.exitCode == 0)
-        _ = try d.cli(["rm", "-f", id])
+        _ = try await d.cli(["rm", "-f", id])
     }
 
     @Test("over TCP host paths are refused and archives stream both ways; skopeo reads the export")
-    func imagesOverTCP() throws {
+    func imagesOverTCP() async throws {
         let port = freeLocalPort()
         let token = "t-" + String(repeating: "x", count: 30)
         let tokenFile = NSTemporaryDirectory() + "warren-token-\(UUID().uuidString.prefix(8))"
         try token.write(toFile: tokenFile, atomically: true, encoding: .utf8)
         defer { unlink(tokenFile) }
-        let d = try DaemonHarness(daemonArguments: ["--listen", "127.0.0.1:\(port)", "--token-file", tokenFile])
+        let d = try await DaemonHarness.launch(daemonArguments: ["--listen", "127.0.0.1:\(port)", "--token-file", tokenFile])
         defer { d.cleanUp() }
         let layout = try ImageCLITests.umociLayout(in: d.dir)
-        func tcp(_ method: String, _ path: String, _ body: String) throws -> String {
+        func tcp(_ method: String, _ path: String, _ body: String) async throws -> String {
             let c = try RawConnection(port: port)
             try c.send("\(method) \(path) HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer \(token)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)")
             return c.receiveAll().text
         }
-        let importByPath = try tcp("POST", "/v1/images/import", #"{"path":"\#(layout)","tag":"x:1"}"#)
+        let importByPath = try await tcp("POST", "/v1/images/import", #"{"path":"\#(layout)","tag":"x:1"}"#)
         #expect(Self.status(importByPath) == 403 && importByPath.contains("not accepted over TCP"), "\(importByPath.prefix(300))")
         d.cliEnvironment = ["WARREN_HOST": "http://127.0.0.1:\(port)", "WARREN_TOKEN": token]
-        let imported = try d.cli(["image", "import", "--tag", "agent:tcp", layout])
+        let imported = try await d.cli(["image", "import", "--tag", "agent:tcp", layout])
         #expect(imported.status == 0 && imported.stdout.contains("agent:tcp"), "\(imported.stderr)")
-        let exportByPath = try tcp("POST", "/v1/images/agent:tcp/export", #"{"path":"/tmp/warren-should-not-exist"}"#)
+        let exportByPath = try await tcp("POST", "/v1/images/agent:tcp/export", #"{"path":"/tmp/warren-should-not-exist"}"#)
         #expect(Self.status(exportByPath) == 403, "\(exportByPath.prefix(300))")
         #expect(!FileManager.default.fileExists(atPath: "/tmp/warren-should-not-exist"))
-        let exported = try d.cli(["image", "export", "agent:tcp", d.dir + "/out"])
+        let exported = try await d.cli(["image", "export", "agent:tcp", d.dir + "/out"])
         #expect(exported.status == 0, "\(exported.stderr)")
-        let raw = try TestRootfs.run("/usr/bin/skopeo", ["inspect", "--raw", "oci:\(d.dir)/out:docker.io/library/agent:tcp"])
+        let raw = try await TestRootfs.run("/usr/bin/skopeo", ["inspect", "--raw", "oci:\(d.dir)/out:docker.io/library/agent:tcp"])
         #expect(raw.contains("\"layers\""), "\(raw)")
     }
 
@@ -233,7 +233,7 @@ struct HostileClientTests {
         let tokenFile = NSTemporaryDirectory() + "warren-token-\(UUID().uuidString.prefix(8))"
         try String(repeating: "k", count: 32).write(toFile: tokenFile, atomically: true, encoding: .utf8)
         defer { unlink(tokenFile) }
-        let d = try DaemonHarness(daemonArguments: ["--listen", "127.0.0.1:\(port)", "--token-file", tokenFile, "--header-timeout", "30"])
+        let d = try await DaemonHarness.launch(daemonArguments: ["--listen", "127.0.0.1:\(port)", "--token-file", tokenFile, "--header-timeout", "30"])
         defer { d.cleanUp() }
         var held: [RawConnection] = []
         for i in 0..<64 {
@@ -248,6 +248,6 @@ struct HostileClientTests {
         try? extra.send("GET /v1/version HTTP/1.1\r\nHost: a\r\n\r\n")
         #expect(extra.receive() ?? [] == [], "a 65th unauthenticated connection was served")
         held.removeAll()
-        #expect(try await d.run(["ps"]).status == 0, "the socket is served throughout")
+        #expect(try await d.cli(["ps"]).status == 0, "the socket is served throughout")
     }
 }

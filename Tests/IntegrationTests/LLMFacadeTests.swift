@@ -16,7 +16,7 @@ struct LLMFacadeTests {
     /// The sandbox's facade token, which its command printed first.
     static func token(_ d: DaemonHarness, _ name: String) async throws -> String {
         for _ in 0..<100 {
-            let logs = try await d.run(["logs", name]).stdout
+            let logs = try await d.cli(["logs", name]).stdout
             if let line = logs.split(separator: "\n").first(where: { $0.hasPrefix("wrn_llm_") }) { return String(line) }
             try await Task.sleep(for: .milliseconds(50))
         }
@@ -52,16 +52,16 @@ struct LLMFacadeTests {
     }
 
     static func usage(_ d: DaemonHarness, _ name: String) async throws -> SandboxUsage {
-        try WarrenJSON.decoder().decode(SandboxUsage.self, from: Data(try await d.run(["usage", "--json", name]).stdout.utf8))
+        try WarrenJSON.decoder().decode(SandboxUsage.self, from: Data(try await d.cli(["usage", "--json", name]).stdout.utf8))
     }
 
     @Test("SDKs in a sandbox: every endpoint, streams arrive chunk by chunk, usage is recorded, the upstream gets the real key and never the token")
     func sdkTourInSandbox() async throws {
-        let upstream = try TestLLMUpstream()
+        let upstream = try await runBlocking { try TestLLMUpstream() }
         let d = try await Self.daemon(upstream)
         defer { d.cleanUp(); upstream.stop() }
         let (rootfs, mounts) = try await runBlocking { try PythonSDKs.sandboxRootfs() }
-        let r = try await d.run(["run", "--name", "agent", "--rootfs", rootfs] + mounts
+        let r = try await d.cli(["run", "--name", "agent", "--rootfs", rootfs] + mounts
             + ["--llm", "openai,anthropic", "--", "/venv/bin/python", "/fixtures/llm-client.py", "sdk-tour"])
         #expect(r.status == 0, "\(r.stderr)")
         let line = r.stdout.split(separator: "\n").last { $0.hasPrefix("{") } ?? ""
@@ -109,11 +109,11 @@ struct LLMFacadeTests {
 
     @Test("the guest's environment and /proc hold the token and the facade's address, never a provider key")
     func guestNeverSeesTheKey() async throws {
-        let upstream = try TestLLMUpstream()
+        let upstream = try await runBlocking { try TestLLMUpstream() }
         let d = try await Self.daemon(upstream)
         defer { d.cleanUp(); upstream.stop() }
         let rootfs = try TestRootfs.path()
-        let r = try await d.run(["run", "--rootfs", rootfs, "--llm", "openai,anthropic", "--", "/bin/sh", "-c",
+        let r = try await d.cli(["run", "--rootfs", rootfs, "--llm", "openai,anthropic", "--", "/bin/sh", "-c",
                                  "env; cat /proc/self/environ /proc/1/environ 2>/dev/null | tr '\\0' '\\n'"])
         #expect(r.status == 0)
         #expect(!r.stdout.contains(upstream.openAIKey) && !r.stdout.contains(upstream.anthropicKey))
@@ -121,18 +121,18 @@ struct LLMFacadeTests {
         #expect(r.stdout.contains("ANTHROPIC_BASE_URL=http://127.0.0.1:9400\n"))
         #expect(r.stdout.contains("OPENAI_API_KEY=wrn_llm_") && r.stdout.contains("ANTHROPIC_AUTH_TOKEN=wrn_llm_"))
         // The stored spec never holds the token.
-        let inspect = try await d.run(["inspect", "--json", (try await d.run(["ps", "-aq"])).stdout.trimmingCharacters(in: .whitespacesAndNewlines)])
+        let inspect = try await d.cli(["inspect", "--json", (try await d.cli(["ps", "-aq"])).stdout.trimmingCharacters(in: .whitespacesAndNewlines)])
         #expect(!inspect.stdout.contains("wrn_llm_") && inspect.stdout.contains("\"llm\""))
     }
 
     @Test("a token works for its own sandbox while it runs: another sandbox's listener and a stopped sandbox get 401; upstream errors pass through; a WebSocket upgrade gets 426")
     func tokenScope() async throws {
-        let upstream = try TestLLMUpstream()
+        let upstream = try await runBlocking { try TestLLMUpstream() }
         let d = try await Self.daemon(upstream)
         defer { d.cleanUp(); upstream.stop() }
         let rootfs = try TestRootfs.path()
         for name in ["a", "b"] {
-            let r = try await d.run(["run", "-d", "--name", name, "--rootfs", rootfs, "--llm", "openai,anthropic", "--",
+            let r = try await d.cli(["run", "-d", "--name", name, "--rootfs", rootfs, "--llm", "openai,anthropic", "--",
                                      "/bin/sh", "-c", "echo $OPENAI_API_KEY; sleep 300"])
             #expect(r.status == 0, "\(r.stderr)")
         }
@@ -145,11 +145,11 @@ struct LLMFacadeTests {
         #expect(upstreamError["status"] as? Int == 400 && Self.errorField(upstreamError, "message") == "upstream said 400")
 
         let wget = "wget -q -S -O - --header 'Authorization: Bearer \(tokenA)' --post-data '{\"model\":\"m\"}' http://127.0.0.1:9400/v1/chat/completions 2>&1; true"
-        let fromB = try await d.run(["exec", "b", "--", "/bin/sh", "-c", wget])
+        let fromB = try await d.cli(["exec", "b", "--", "/bin/sh", "-c", wget])
         #expect(fromB.stdout.contains("401 Unauthorized"), "\(fromB.stdout)")
-        let fromA = try await d.run(["exec", "a", "--", "/bin/sh", "-c", wget])
+        let fromA = try await d.cli(["exec", "a", "--", "/bin/sh", "-c", wget])
         #expect(fromA.stdout.contains("200 OK") && fromA.stdout.contains("Hello from the test upstream"), "\(fromA.stdout)")
-        let upgrade = try await d.run(["exec", "a", "--", "/bin/sh", "-c",
+        let upgrade = try await d.cli(["exec", "a", "--", "/bin/sh", "-c",
             "wget -q -S -O - --header 'Upgrade: websocket' --header 'Connection: Upgrade' http://127.0.0.1:9400/v1/responses 2>&1; true"])
         #expect(upgrade.stdout.contains("426"), "\(upgrade.stdout)")
 
@@ -157,12 +157,12 @@ struct LLMFacadeTests {
         let sentBefore = upstream.received().count
         let oversized = try await Self.hostCall(d, token: tokenA, "anthropic", "claude-big", promptMiB: 33)
         #expect(oversized["status"] as? Int == 413 && Self.errorField(oversized, "type") == "invalid_request_error", "\(oversized)")
-        let oversizedInGuest = try await d.run(["exec", "a", "--", "/bin/sh", "-c",
+        let oversizedInGuest = try await d.cli(["exec", "a", "--", "/bin/sh", "-c",
             "head -c 34603008 /dev/zero | tr '\\0' x > /tmp/big; wget -q -S -O - --header 'Authorization: Bearer \(tokenA)' "
             + "--post-file /tmp/big http://127.0.0.1:9400/v1/chat/completions 2>&1; rm /tmp/big; true"])
         #expect(oversizedInGuest.stdout.contains("413 Payload Too Large"), "\(oversizedInGuest.stdout)")
         #expect(upstream.received().count == sentBefore, "an oversized call reached the upstream")
-        let versioned = try await d.run(["exec", "a", "--", "/bin/sh", "-c",
+        let versioned = try await d.cli(["exec", "a", "--", "/bin/sh", "-c",
             "wget -q -O - --header 'x-api-key: \(tokenA)' --header 'anthropic-version: 2099-01-01' --header 'anthropic-beta: warren-test-beta' "
             + "--header 'Connection: keep-alive, x-hop' --header 'x-hop: dropped' --post-data '{\"model\":\"claude-v\"}' http://127.0.0.1:9400/v1/messages"])
         #expect(versioned.stdout.contains("Hello from the test upstream"), "\(versioned.stdout)")
@@ -171,7 +171,7 @@ struct LLMFacadeTests {
         #expect(forwarded.headers["x-hop"] == nil && forwarded.headers["x-api-key"] == upstream.anthropicKey)
 
         let before = upstream.received().count
-        #expect(try await d.run(["stop", "a"]).status == 0)
+        #expect(try await d.cli(["stop", "a"]).status == 0)
         let revoked = try await Self.hostCall(d, token: tokenA, "openai", "gpt-x")
         #expect(revoked["status"] as? Int == 401 && revoked["type"] as? String == "AuthenticationError")
         let revokedAnthropic = try await Self.hostCall(d, token: tokenA, "anthropic", "claude-x")
@@ -181,10 +181,10 @@ struct LLMFacadeTests {
 
     @Test("upstream connections: a client leaving mid-stream ends the upstream's call; a pooled connection the upstream drops is replaced and the call sent again")
     func upstreamConnections() async throws {
-        let upstream = try TestLLMUpstream()
+        let upstream = try await runBlocking { try TestLLMUpstream() }
         let d = try await Self.daemon(upstream)
         defer { d.cleanUp(); upstream.stop() }
-        let r = try await d.run(["run", "-d", "--name", "a", "--rootfs", try TestRootfs.path(), "--llm", "openai", "--",
+        let r = try await d.cli(["run", "-d", "--name", "a", "--rootfs", try TestRootfs.path(), "--llm", "openai", "--",
                                  "/bin/sh", "-c", "echo $OPENAI_API_KEY; sleep 300"])
         #expect(r.status == 0, "\(r.stderr)")
         let tokenA = try await Self.token(d, "a")
@@ -208,14 +208,14 @@ struct LLMFacadeTests {
 
     @Test("budgets, model allow-lists and rates are enforced before forwarding, refused in each provider's error shape")
     func limits() async throws {
-        let upstream = try TestLLMUpstream()
+        let upstream = try await runBlocking { try TestLLMUpstream() }
         let d = try await Self.daemon(upstream)
         defer { d.cleanUp(); upstream.stop() }
         let rootfs = try TestRootfs.path()
         let sandboxes = [("budget", ["--llm-budget-requests", "2", "--llm-models", "gpt-ok,claude-ok"]),
                          ("tokens", ["--llm-budget-tokens", "10"]), ("rate", ["--llm-rpm", "1"])]
         for (name, flags) in sandboxes {
-            let r = try await d.run(["run", "-d", "--name", name, "--rootfs", rootfs, "--llm", "openai,anthropic"] + flags
+            let r = try await d.cli(["run", "-d", "--name", name, "--rootfs", rootfs, "--llm", "openai,anthropic"] + flags
                 + ["--", "/bin/sh", "-c", "echo $OPENAI_API_KEY; sleep 300"])
             #expect(r.status == 0, "\(r.stderr)")
         }
@@ -253,20 +253,20 @@ struct LLMFacadeTests {
         let d = try await runBlocking { try DaemonHarness() }
         defer { d.cleanUp() }
         let rootfs = try TestRootfs.path()
-        let unknown = try await d.run(["run", "--rootfs", rootfs, "--llm", "gemini", "--", "/bin/true"])
+        let unknown = try await d.cli(["run", "--rootfs", rootfs, "--llm", "gemini", "--", "/bin/true"])
         #expect(unknown.status == 125 && unknown.stderr.contains("unknown LLM provider 'gemini'"))
-        let orphanFlag = try await d.run(["run", "--rootfs", rootfs, "--llm-rpm", "5", "--", "/bin/true"])
+        let orphanFlag = try await d.cli(["run", "--rootfs", rootfs, "--llm-rpm", "5", "--", "/bin/true"])
         #expect(orphanFlag.status == 125 && orphanFlag.stderr.contains("need --llm"))
-        let noKey = try await d.run(["run", "--rootfs", rootfs, "--llm", "anthropic", "--", "/bin/true"])
+        let noKey = try await d.cli(["run", "--rootfs", rootfs, "--llm", "anthropic", "--", "/bin/true"])
         #expect(noKey.status == 125 && noKey.stderr.contains("holds no anthropic key"))
-        let passed = try await d.run(["run", "--rootfs", rootfs, "-e", "OPENAI_API_KEY=sk-secret-value", "--", "/bin/true"])
+        let passed = try await d.cli(["run", "--rootfs", rootfs, "-e", "OPENAI_API_KEY=sk-secret-value", "--", "/bin/true"])
         #expect(passed.status == 125 && !passed.stderr.contains("sk-secret-value"))
-        #expect(try await d.run(["ps", "-aq"]).stdout.isEmpty, "a refused run left a sandbox behind")
+        #expect(try await d.cli(["ps", "-aq"]).stdout.isEmpty, "a refused run left a sandbox behind")
     }
 
     @Test("docker driver: the container reaches the facade on its own loopback with network none")
     func dockerSandbox() async throws {
-        let upstream = try TestLLMUpstream()
+        let upstream = try await runBlocking { try TestLLMUpstream() }
         let image = try await TestDocker.testImage()
         let d = try await Self.daemon(upstream)
         let owner = "warren.owner=" + NativeDriver.cgroupParent(dataRoot: d.dataRoot)
@@ -275,7 +275,7 @@ struct LLMFacadeTests {
         let script = "env | grep -c sk-test; wget -q -O - --header \"Authorization: Bearer $OPENAI_API_KEY\" "
             + "--post-data '{\"model\":\"gpt-docker\"}' $OPENAI_BASE_URL/chat/completions; echo; "
             + "cat /etc/resolv.conf; nslookup nosuch.example 2>&1"
-        let r = try await d.run(["run", "--name", "boxed", "--driver", "docker", "--llm", "openai", image, "--", "/bin/sh", "-c", script])
+        let r = try await d.cli(["run", "--name", "boxed", "--driver", "docker", "--llm", "openai", image, "--", "/bin/sh", "-c", script])
         #expect(r.stdout.contains("Hello from the test upstream"), "\(r.stdout) \(r.stderr)")
         // No network: the driver's own name server on the loopback says "no such name" at once.
         #expect(r.stdout.contains("nameserver 127.0.0.1\n") && r.stdout.contains("NXDOMAIN") && !r.stdout.contains("timed out"),
@@ -288,7 +288,7 @@ struct LLMFacadeTests {
         // The namespace's holder ends with the workload, and goes with it.
         let holders = ["ps", "-a", "--filter", "label=\(owner)", "--filter", "label=warren.role=netns", "--format", "{{.State}}"]
         #expect(try TestDocker.runNow(holders).stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "exited")
-        _ = try await d.run(["rm", "boxed"])
+        _ = try await d.cli(["rm", "boxed"])
         #expect(try TestDocker.runNow(["ps", "-aq", "--filter", "label=\(owner)"]).stdout.isEmpty)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import LinuxSupport
 import Testing
 import WarrenCore
 import WarrenTestSupport
@@ -10,11 +11,11 @@ import WarrenTestSupport
 @Suite("Notebooks through the daemon", .serialized)
 struct NotebookProxyTests {
     /// A daemon with a TCP listener and the guest image imported.
-    static func daemon() throws -> (DaemonHarness, port: Int) {
-        let archive = try JupyterGuestImage.path()
+    static func daemon() async throws -> (DaemonHarness, port: Int) {
+        let archive = try await runBlocking { try JupyterGuestImage.path() }
         let port = try TestRegistry.freePort()
-        let d = try DaemonHarness(daemonArguments: ["--listen", "127.0.0.1:\(port)"])
-        let imported = try d.cli(["image", "import", archive, "--tag", "warren-jupyter:test"])
+        let d = try await DaemonHarness.launch(daemonArguments: ["--listen", "127.0.0.1:\(port)"])
+        let imported = try await d.cli(["image", "import", archive, "--tag", "warren-jupyter:test"])
         guard imported.status == 0 else {
             d.cleanUp()
             throw HarnessError("cannot import the guest image: \(imported.stderr)")
@@ -24,33 +25,33 @@ struct NotebookProxyTests {
 
     /// Removes every sandbox (a stopped daemon would leave native ones running), then the daemon.
     static func removeAll(_ d: DaemonHarness) {
-        for id in (try? d.cli(["ps", "-q"]).stdout.split(separator: "\n")) ?? [] { _ = try? d.cli(["rm", "-f", String(id)]) }
+        for id in (try? d.cliBlocking(["ps", "-q"]).stdout.split(separator: "\n")) ?? [] { _ = try? d.cliBlocking(["rm", "-f", String(id)]) }
         d.cleanUp()
     }
 
-    static func startNotebook(_ d: DaemonHarness, driver: String? = nil) throws -> String {
-        let run = try d.cli(["run", "-d", "--notebook"] + (driver.map { ["--driver", $0] } ?? []) + ["warren-jupyter:test"])
+    static func startNotebook(_ d: DaemonHarness, driver: String? = nil) async throws -> String {
+        let run = try await d.cli(["run", "-d", "--notebook"] + (driver.map { ["--driver", $0] } ?? []) + ["warren-jupyter:test"])
         guard run.status == 0 else { throw HarnessError("run --notebook failed: \(run.stderr)") }
         #expect(run.stderr.contains("warren notebook"), "run -d --notebook says how to open it")
         return run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    static func link(_ d: DaemonHarness, _ id: String) throws -> String {
-        let r = try d.cli(["notebook", id])
+    static func link(_ d: DaemonHarness, _ id: String) async throws -> String {
+        let r = try await d.cli(["notebook", id])
         guard r.status == 0 else { throw HarnessError("warren notebook failed: \(r.stderr)") }
         return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     @Test("native: one-time link, kernel and terminal WebSockets, XSRF/Origin/cookie checks, 64 MiB frames, 50 MB files, stop")
-    func nativeNotebook() throws {
-        let (d, port) = try Self.daemon()
+    func nativeNotebook() async throws {
+        let (d, port) = try await Self.daemon()
         defer { Self.removeAll(d) }
-        let a = try Self.startNotebook(d)
-        let b = try Self.startNotebook(d)
-        let link = try Self.link(d, a)
+        let a = try await Self.startNotebook(d)
+        let b = try await Self.startNotebook(d)
+        let link = try await Self.link(d, a)
         #expect(link.hasPrefix("http://127.0.0.1:\(port)/notebooks/\(a)/?warren-ticket=wrn_nbt_"))
 
-        let facts = try NotebookClient.run(["tour", link, NotebookPaths.prefix(b)])
+        let facts = try await NotebookClient.run(["tour", link, NotebookPaths.prefix(b)])
         #expect(facts["unauthenticated"] as? Int == 401)
         #expect(facts["unauthenticated_ws"] as? Int == 401)
         #expect(facts["unknown_sandbox"] as? Int == 404)
@@ -73,29 +74,29 @@ struct NotebookProxyTests {
         #expect(facts["cross_sandbox"] as? Int == 401, "A's cookie does not open B")
         #expect(facts["cross_sandbox_ws"] as? Int == 401)
 
-        let files = try NotebookClient.run(["files", try Self.link(d, a), "50"])
+        let files = try await NotebookClient.run(["files", try await Self.link(d, a), "50"])
         #expect(files["upload"] as? Int == 201)
         #expect(files["download"] as? Int == 200)
         #expect(files["size"] as? Int == 50 << 20)
         #expect(files["same"] as? Bool == true)
 
         // JSON output and a sandbox without a notebook.
-        let json = try d.cli(["notebook", "--json", b])
+        let json = try await d.cli(["notebook", "--json", b])
         let parsed = try WarrenJSON.decoder().decode(NotebookLink.self, from: Data(json.stdout.utf8))
         #expect(parsed.id == b && parsed.url.hasSuffix(parsed.path) && parsed.expiresAt > Date())
-        let plain = try d.cli(["run", "-d", "--rootfs", try TestRootfs.path(), "--", "/bin/sleep", "100"])
-        let refused = try d.cli(["notebook", plain.stdout.trimmingCharacters(in: .whitespacesAndNewlines)])
+        let plain = try await d.cli(["run", "-d", "--rootfs", try TestRootfs.path(), "--", "/bin/sleep", "100"])
+        let refused = try await d.cli(["notebook", plain.stdout.trimmingCharacters(in: .whitespacesAndNewlines)])
         #expect(refused.status != 0 && refused.stderr.contains("runs no notebook"), "\(refused.stderr)")
 
-        try Self.stopClosesConnections(d, a, port: port)
+        try await Self.stopClosesConnections(d, a, port: port)
     }
 
     /// An open kernel WebSocket ends when its sandbox stops, and the URL then answers 410.
-    static func stopClosesConnections(_ d: DaemonHarness, _ id: String, port: Int) throws {
-        let python = try PythonSDKs.path() + "/bin/python"
+    static func stopClosesConnections(_ d: DaemonHarness, _ id: String, port: Int) async throws {
+        let python = try await runBlocking { try PythonSDKs.path() } + "/bin/python"
         let holder = Process()
         holder.executableURL = URL(fileURLWithPath: python)
-        holder.arguments = [Fixture.path("notebook-client.py"), "hold", try link(d, id)]
+        holder.arguments = [Fixture.path("notebook-client.py"), "hold", try await link(d, id)]
         let out = Pipe()
         holder.standardOutput = out
         try holder.run()
@@ -107,40 +108,40 @@ struct NotebookProxyTests {
             text += String(decoding: chunk, as: UTF8.self)
         }
         #expect(text.contains("\"open\": true"), "the WebSocket opened: \(text)")
-        #expect(try d.cli(["stop", "-t", "5", id]).status == 0)
+        #expect(try await d.cli(["stop", "-t", "5", id]).status == 0)
         text += String(decoding: reader.readDataToEndOfFile(), as: UTF8.self)
-        holder.waitUntilExit()
+        try await runBlocking { holder.waitUntilExit() }
         #expect(text.contains("\"ended\": \"close frame\"") || text.contains("\"ended\": \"connection closed\""), "\(text)")
-        let after = try NotebookClient.run(["status", "http://127.0.0.1:\(port)" + NotebookPaths.prefix(id) + "api/status"])
+        let after = try await NotebookClient.run(["status", "http://127.0.0.1:\(port)" + NotebookPaths.prefix(id) + "api/status"])
         #expect(after["status"] as? Int == 410, "a stopped sandbox's notebook is gone")
     }
 
     @Test("Docker: the same notebook image through the Docker driver, kernel and files through the proxy")
-    func dockerNotebook() throws {
-        let (d, port) = try Self.daemon()
+    func dockerNotebook() async throws {
+        let (d, port) = try await Self.daemon()
         defer { Self.removeAll(d) }
-        let id = try Self.startNotebook(d, driver: "docker")
-        let facts = try NotebookClient.run(["tour", try Self.link(d, id)])
+        let id = try await Self.startNotebook(d, driver: "docker")
+        let facts = try await NotebookClient.run(["tour", try await Self.link(d, id)])
         #expect(facts["link"] as? Int == 200)
         #expect(facts["post_without_xsrf"] as? Int == 403)
         #expect(facts["kernel_output"] as? String == "42\n")
         #expect(facts["terminal_output_has_42"] as? Bool == true)
         #expect(facts["foreign_origin_ws"] as? Int == 403)
-        let files = try NotebookClient.run(["files", try Self.link(d, id), "5"])
+        let files = try await NotebookClient.run(["files", try await Self.link(d, id), "5"])
         #expect(files["same"] as? Bool == true)
-        try Self.stopClosesConnections(d, id, port: port)
+        try await Self.stopClosesConnections(d, id, port: port)
     }
 
     @Test("a daemon without a TCP listener says where notebooks are served; --notebook with -t is refused")
-    func noListener() throws {
-        let d = try DaemonHarness()
+    func noListener() async throws {
+        let d = try await DaemonHarness.launch()
         defer { Self.removeAll(d) }
-        let run = try d.cli(["run", "-d", "--notebook", "--rootfs", try TestRootfs.path(), "--", "/bin/sleep", "100"])
+        let run = try await d.cli(["run", "-d", "--notebook", "--rootfs", try TestRootfs.path(), "--", "/bin/sleep", "100"])
         #expect(run.status == 0, "\(run.stderr)")
-        let r = try d.cli(["notebook", run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)])
+        let r = try await d.cli(["notebook", run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)])
         #expect(r.status != 0)
         #expect(r.stderr.contains("--listen"), "\(r.stderr)")
-        let tty = try d.cli(["run", "-t", "--notebook", "--rootfs", try TestRootfs.path()])
+        let tty = try await d.cli(["run", "-t", "--notebook", "--rootfs", try TestRootfs.path()])
         #expect(tty.status != 0 && tty.stderr.contains("--notebook"), "\(tty.stderr)")
     }
 }

@@ -12,8 +12,8 @@ struct RegistryPullTests {
     // MARK: - Fixtures
 
     /// A daemon that may speak plain HTTP to `registries`.
-    static func daemon(insecure registries: [String]) throws -> DaemonHarness {
-        try DaemonHarness(daemonArguments: registries.flatMap { ["--insecure-registry", $0] })
+    static func daemon(insecure registries: [String]) async throws -> DaemonHarness {
+        try await DaemonHarness.launch(daemonArguments: registries.flatMap { ["--insecure-registry", $0] })
     }
 
     /// An OCI layout holding an index with an amd64 and an arm64 image that differ in /etc/platform.
@@ -22,7 +22,7 @@ struct RegistryPullTests {
         let arm = try ImageCLITests.umociLayout(in: dir, name: "arm", files: ["etc/platform": "arm64\n"])
         let multi = dir + "/multi"
         try FileManager.default.createDirectory(atPath: multi + "/blobs/sha256", withIntermediateDirectories: true)
-        _ = try TestRootfs.run("/bin/sh", ["-c", "cp -n \(amd)/blobs/sha256/* \(arm)/blobs/sha256/* \(multi)/blobs/sha256/"])
+        _ = try TestRootfs.run(blocking: "/bin/sh", ["-c", "cp -n \(amd)/blobs/sha256/* \(arm)/blobs/sha256/* \(multi)/blobs/sha256/"])
         func manifest(_ layout: String, _ platform: [String: String]) throws -> [String: Any] {
             let index = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: layout + "/index.json"))) as! [String: Any]
             var entry = (index["manifests"] as! [[String: Any]])[0]
@@ -48,7 +48,7 @@ struct RegistryPullTests {
     /// `layout`'s image with its layers recompressed with zstd (skopeo keeps them so).
     static func zstdLayout(from layout: String, in dir: String) throws -> String {
         let out = dir + "/zstd"
-        _ = try TestRootfs.run("/bin/cp", ["-a", layout, out])
+        _ = try TestRootfs.run(blocking: "/bin/cp", ["-a", layout, out])
         let blobs = out + "/blobs/sha256/"
         func load(_ digest: String) throws -> [String: Any] {
             try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: blobs + digest.dropFirst(7)))) as! [String: Any]
@@ -65,7 +65,7 @@ struct RegistryPullTests {
         var layers = manifest["layers"] as! [[String: Any]]
         for i in layers.indices {
             let gz = blobs + (layers[i]["digest"] as! String).dropFirst(7)
-            _ = try TestRootfs.run("/bin/sh", ["-c", "gzip -dc \(gz) | zstd -q -o \(out)/layer.zst"])
+            _ = try TestRootfs.run(blocking: "/bin/sh", ["-c", "gzip -dc \(gz) | zstd -q -o \(out)/layer.zst"])
             let bytes = try Data(contentsOf: URL(fileURLWithPath: out + "/layer.zst"))
             let digest = Digest.of(Array(bytes))
             try bytes.write(to: URL(fileURLWithPath: blobs + digest.hex))
@@ -87,9 +87,9 @@ struct RegistryPullTests {
     static func bigLayout(in dir: String, megabytes: Int) throws -> String {
         let layout = try ImageCLITests.umociLayout(in: dir, name: "big")
         let bundle = dir + "/bundle-big2"
-        _ = try TestRootfs.run("/usr/bin/umoci", ["unpack", "--image", layout + ":latest", bundle])
-        _ = try TestRootfs.run("/bin/dd", ["if=/dev/urandom", "of=\(bundle)/rootfs/data.bin", "bs=1M", "count=\(megabytes)"])
-        _ = try TestRootfs.run("/usr/bin/umoci", ["repack", "--image", layout + ":latest", bundle])
+        _ = try TestRootfs.run(blocking: "/usr/bin/umoci", ["unpack", "--image", layout + ":latest", bundle])
+        _ = try TestRootfs.run(blocking: "/bin/dd", ["if=/dev/urandom", "of=\(bundle)/rootfs/data.bin", "bs=1M", "count=\(megabytes)"])
+        _ = try TestRootfs.run(blocking: "/usr/bin/umoci", ["repack", "--image", layout + ":latest", bundle])
         return layout
     }
 
@@ -97,7 +97,7 @@ struct RegistryPullTests {
     static func storeIsSound(_ d: DaemonHarness) throws -> Bool {
         let blobs = d.dataRoot + "/content/blobs/sha256"
         for name in try FileManager.default.contentsOfDirectory(atPath: blobs) {
-            let sum = try TestRootfs.run("/usr/bin/sha256sum", [blobs + "/" + name])
+            let sum = try TestRootfs.run(blocking: "/usr/bin/sha256sum", [blobs + "/" + name])
             if !sum.hasPrefix(name) { return false }
         }
         return true
@@ -107,8 +107,8 @@ struct RegistryPullTests {
         Set((try? FileManager.default.contentsOfDirectory(atPath: d.dataRoot + "/content/blobs/sha256")) ?? [])
     }
 
-    static func inspect(_ d: DaemonHarness, _ ref: String) throws -> ImageDetails {
-        try WarrenJSON.decoder().decode(ImageDetails.self, from: Data(try d.cli(["image", "inspect", ref]).stdout.utf8))
+    static func inspect(_ d: DaemonHarness, _ ref: String) async throws -> ImageDetails {
+        try WarrenJSON.decoder().decode(ImageDetails.self, from: Data(try await d.cli(["image", "inspect", ref]).stdout.utf8))
     }
 
     static func events(_ stdout: String) throws -> [PullProgress] {
@@ -124,15 +124,15 @@ struct RegistryPullTests {
     // MARK: - Tests
 
     @Test("pull streams progress, runs with the image config, is up to date the second time; skopeo and umoci agree with the store")
-    func pullRunInterop() throws {
-        let registry = try TestRegistry()
+    func pullRunInterop() async throws {
+        let registry = try await runBlocking { try TestRegistry() }
         defer { registry.cleanUp() }
-        let d = try Self.daemon(insecure: [registry.address])
+        let d = try await Self.daemon(insecure: [registry.address])
         defer { d.cleanUp() }
         try registry.push("oci:\(try ImageCLITests.umociLayout(in: d.dir)):latest", as: "team/agent:1")
         let ref = "\(registry.address)/team/agent:1"
 
-        let pulled = try d.cli(["pull", "--json", ref])
+        let pulled = try await d.cli(["pull", "--json", ref])
         #expect(pulled.status == 0, "\(pulled.stderr)")
         let events = try Self.events(pulled.stdout)
         #expect(events.first?.status == .resolved && events.last?.status == .done)
@@ -141,37 +141,37 @@ struct RegistryPullTests {
         #expect(events.contains { $0.layer == layer && $0.status == .extracting })
         #expect(events.contains { $0.layer == layer && $0.status == .complete })
 
-        let run = try d.cli(["run", "--rm", ref])
+        let run = try await d.cli(["run", "--rm", ref])
         #expect(run.stdout == "hello from /home/agent as agent\n", "\(run.stderr)")
 
-        let again = try d.cli(["pull", ref])
+        let again = try await d.cli(["pull", ref])
         #expect(again.status == 0 && again.stdout.contains("Already exists") && again.stdout.contains("Image is up to date"), "\(again.stdout)")
 
         // skopeo reads the pulled image out of Warren's store; umoci unpacks the same tree.
-        _ = try TestRootfs.run("/usr/bin/skopeo", ["copy", "--quiet", "oci:\(d.dataRoot)/content:\(ref)", "oci:\(d.dir)/copy:x"])
-        _ = try TestRootfs.run("/usr/bin/umoci", ["raw", "unpack", "--image", d.dir + "/copy:x", d.dir + "/peer"])
+        _ = try await TestRootfs.run("/usr/bin/skopeo", ["copy", "--quiet", "oci:\(d.dataRoot)/content:\(ref)", "oci:\(d.dir)/copy:x"])
+        _ = try await TestRootfs.run("/usr/bin/umoci", ["raw", "unpack", "--image", d.dir + "/copy:x", d.dir + "/peer"])
         let layers = try FileManager.default.contentsOfDirectory(atPath: d.dataRoot + "/layers")
         #expect(layers.count == 1)
-        let diff = try TestRootfs.run("/bin/sh", ["-c", "diff -r --no-dereference \(d.dir)/peer \(d.dataRoot)/layers/\(layers[0]) && echo same"])
+        let diff = try await TestRootfs.run("/bin/sh", ["-c", "diff -r --no-dereference \(d.dir)/peer \(d.dataRoot)/layers/\(layers[0]) && echo same"])
         #expect(diff == "same\n")
 
-        let missing = try d.cli(["pull", "\(registry.address)/team/agent:nope"])
+        let missing = try await d.cli(["pull", "\(registry.address)/team/agent:nope"])
         #expect(missing.status != 0 && missing.stderr.contains("not found in registry"), "\(missing.stderr)")
         // Without --insecure-registry the daemon speaks only HTTPS, which this registry does not.
-        let strict = try DaemonHarness()
+        let strict = try await DaemonHarness.launch()
         defer { strict.cleanUp() }
-        let refused = try strict.cli(["pull", ref])
+        let refused = try await strict.cli(["pull", ref])
         #expect(refused.status != 0 && refused.stderr.contains("--insecure-registry"), "\(refused.stderr)")
         #expect(Self.blobNames(strict).isEmpty)
     }
 
     @Test("on a terminal, pull draws a bar per layer and redraws it in place")
     func progressBars() async throws {
-        let registry = try TestRegistry()
+        let registry = try await runBlocking { try TestRegistry() }
         defer { registry.cleanUp() }
         let slow = try TestRegistryProxy(upstream: registry, options: ["--rate", "\(4 << 20)"])
         defer { slow.stop() }
-        let d = try Self.daemon(insecure: [slow.address])
+        let d = try await Self.daemon(insecure: [slow.address])
         defer { d.cleanUp() }
         try registry.push("oci:\(try Self.bigLayout(in: d.dir, megabytes: 6)):latest", as: "team/big:1")
         let t = try TerminalSession(BuiltProducts.cli, ["pull", "\(slow.address)/team/big:1"],
@@ -185,124 +185,124 @@ struct RegistryPullTests {
     }
 
     @Test("a multi-platform index gives the host's image, --platform picks another, an absent platform is a clear error; zstd layers and Docker schema 2 pull")
-    func platformsAndZstd() throws {
-        let registry = try TestRegistry()
+    func platformsAndZstd() async throws {
+        let registry = try await runBlocking { try TestRegistry() }
         defer { registry.cleanUp() }
-        let d = try Self.daemon(insecure: [registry.address])
+        let d = try await Self.daemon(insecure: [registry.address])
         defer { d.cleanUp() }
         try registry.push("oci:\(try Self.multiPlatformLayout(in: d.dir)):multi", as: "team/multi:1", extra: ["--all"])
         let ref = "\(registry.address)/team/multi:1"
 
-        #expect(try d.cli(["pull", "-q", ref]).status == 0)
-        #expect(try d.cli(["run", "--rm", ref, "--", "-c", "cat /etc/platform"]).stdout == "amd64\n")
-        #expect(try d.cli(["pull", "-q", "--platform", "linux/arm64", ref]).status == 0)
-        #expect(try d.cli(["run", "--rm", ref, "--", "-c", "cat /etc/platform"]).stdout == "arm64\n",
+        #expect(try await d.cli(["pull", "-q", ref]).status == 0)
+        #expect(try await d.cli(["run", "--rm", ref, "--", "-c", "cat /etc/platform"]).stdout == "amd64\n")
+        #expect(try await d.cli(["pull", "-q", "--platform", "linux/arm64", ref]).status == 0)
+        #expect(try await d.cli(["run", "--rm", ref, "--", "-c", "cat /etc/platform"]).stdout == "arm64\n",
                 "the tag now names the arm64 image")
-        let absent = try d.cli(["pull", "--platform", "linux/s390x", ref])
+        let absent = try await d.cli(["pull", "--platform", "linux/s390x", ref])
         #expect(absent.status != 0 && absent.stderr.contains("no image for platform linux/s390x"), "\(absent.stderr)")
 
         try registry.push("oci:\(try Self.zstdLayout(from: d.dir + "/amd", in: d.dir)):latest", as: "team/zstd:1")
         let zref = "\(registry.address)/team/zstd:1"
-        #expect(try d.cli(["pull", "-q", zref]).status == 0)
-        let details = try Self.inspect(d, zref)
+        #expect(try await d.cli(["pull", "-q", zref]).status == 0)
+        let details = try await Self.inspect(d, zref)
         #expect(details.layers.map(\.mediaType) == [MediaType.ociLayerZstd])
-        #expect(try d.cli(["run", "--rm", zref, "--", "-c", "cat /etc/platform"]).stdout == "amd64\n")
+        #expect(try await d.cli(["run", "--rm", zref, "--", "-c", "cat /etc/platform"]).stdout == "amd64\n")
 
         // Docker's schema 2 manifest and layer types, as `docker push` writes them.
         try registry.push("oci:\(d.dir)/amd:latest", as: "team/v2s2:1", extra: ["--format", "v2s2"])
         let dref = "\(registry.address)/team/v2s2:1"
-        #expect(try d.cli(["pull", "-q", dref]).status == 0)
-        let docker = try Self.inspect(d, dref)
+        #expect(try await d.cli(["pull", "-q", dref]).status == 0)
+        let docker = try await Self.inspect(d, dref)
         #expect(docker.layers.map(\.mediaType) == [MediaType.dockerLayerGzip])
-        #expect(try d.cli(["run", "--rm", dref, "--", "-c", "cat /etc/platform"]).stdout == "amd64\n")
+        #expect(try await d.cli(["run", "--rm", dref, "--", "-c", "cat /etc/platform"]).stdout == "amd64\n")
     }
 
     @Test("basic auth: refused without a login, works with the daemon's config.json or the caller's own, wrong password refused")
-    func basicAuth() throws {
-        let registry = try TestRegistry(auth: .htpasswd(user: "bob", password: "hunter2"))
+    func basicAuth() async throws {
+        let registry = try await runBlocking { try TestRegistry(auth: .htpasswd(user: "bob", password: "hunter2")) }
         defer { registry.cleanUp() }
-        let d = try Self.daemon(insecure: [registry.address])
+        let d = try await Self.daemon(insecure: [registry.address])
         defer { d.cleanUp() }
         try registry.push("oci:\(try ImageCLITests.umociLayout(in: d.dir)):latest", as: "private/agent:1")
         let ref = "\(registry.address)/private/agent:1"
 
-        let anonymous = try d.cli(["pull", ref])
+        let anonymous = try await d.cli(["pull", ref])
         #expect(anonymous.status != 0 && anonymous.stderr.contains("requires a login"), "\(anonymous.stderr)")
 
         try Self.writeLogins(d.dir + "/cli-docker-config/config.json", registry: registry.address, user: "bob", password: "wrong")
-        let wrong = try d.cli(["pull", ref])
+        let wrong = try await d.cli(["pull", ref])
         #expect(wrong.status != 0 && wrong.stderr.contains("authentication required"), "\(wrong.stderr)")
 
         try Self.writeLogins(d.dir + "/cli-docker-config/config.json", registry: "http://\(registry.address)", user: "bob", password: "hunter2")
-        #expect(try d.cli(["pull", "-q", ref]).stdout == ref + "\n", "the CLI sends the caller's login")
+        #expect(try await d.cli(["pull", "-q", ref]).stdout == ref + "\n", "the CLI sends the caller's login")
 
         try? removeTree(d.dir + "/cli-docker-config")
         try Self.writeLogins(d.registryLogins, registry: registry.address, user: "bob", password: "hunter2")
-        #expect(try d.cli(["rmi", ref]).status == 0)
-        let daemonLogin = try d.cli(["pull", "-q", ref])
+        #expect(try await d.cli(["rmi", ref]).status == 0)
+        let daemonLogin = try await d.cli(["pull", "-q", ref])
         #expect(daemonLogin.status == 0, "the daemon's own config.json: \(daemonLogin.stderr)")
     }
 
     @Test("bearer tokens: fetched with the login from the token server, cached across pulls, refused without a login")
-    func bearerToken() throws {
-        let registry = try TestRegistry(auth: .token(user: "alice", password: "s3cret"))
+    func bearerToken() async throws {
+        let registry = try await runBlocking { try TestRegistry(auth: .token(user: "alice", password: "s3cret")) }
         defer { registry.cleanUp() }
-        let d = try Self.daemon(insecure: [registry.address])
+        let d = try await Self.daemon(insecure: [registry.address])
         defer { d.cleanUp() }
         let layout = try ImageCLITests.umociLayout(in: d.dir)
         try registry.push("oci:\(layout):latest", as: "team/agent:1")
         try registry.push("oci:\(layout):latest", as: "team/agent:2")
         let pushes = registry.tokenRequests().count
 
-        let anonymous = try d.cli(["pull", "\(registry.address)/team/agent:1"])
+        let anonymous = try await d.cli(["pull", "\(registry.address)/team/agent:1"])
         #expect(anonymous.status != 0 && anonymous.stderr.contains("refused an anonymous request"), "\(anonymous.stderr)")
 
         try Self.writeLogins(d.registryLogins, registry: registry.address, user: "alice", password: "s3cret")
-        #expect(try d.cli(["pull", "-q", "\(registry.address)/team/agent:1"]).status == 0)
-        #expect(try d.cli(["pull", "-q", "\(registry.address)/team/agent:2"]).status == 0)
+        #expect(try await d.cli(["pull", "-q", "\(registry.address)/team/agent:1"]).status == 0)
+        #expect(try await d.cli(["pull", "-q", "\(registry.address)/team/agent:2"]).status == 0)
         let ours = registry.tokenRequests().dropFirst(pushes).filter { ($0["auth"] as? Bool) == true }
         #expect(ours.count == 1, "one token serves both pulls of the repository: \(ours)")
         #expect((ours.first?["scope"] as? [String]) == ["repository:team/agent:pull"], "\(ours)")
     }
 
     @Test("5xx answers and a download cut mid-blob are retried; the cut blob resumes with a Range request")
-    func retriesAndResume() throws {
-        let registry = try TestRegistry()
+    func retriesAndResume() async throws {
+        let registry = try await runBlocking { try TestRegistry() }
         defer { registry.cleanUp() }
         let flaky = try TestRegistryProxy(upstream: registry, options: ["--fail-first", "3"])
         defer { flaky.stop() }
         let cut = try TestRegistryProxy(upstream: registry, options: ["--cut-blob-once"])
         defer { cut.stop() }
-        let d2 = try Self.daemon(insecure: [flaky.address, cut.address])
+        let d2 = try await Self.daemon(insecure: [flaky.address, cut.address])
         defer { d2.cleanUp() }
         try registry.push("oci:\(try Self.bigLayout(in: d2.dir, megabytes: 8)):latest", as: "team/big:1")
 
-        let first = try d2.cli(["pull", "-q", "\(flaky.address)/team/big:1"])
+        let first = try await d2.cli(["pull", "-q", "\(flaky.address)/team/big:1"])
         #expect(first.status == 0, "\(first.stderr)")
         #expect(flaky.requests().prefix(3).allSatisfy { ($0["status"] as? Int) == 503 })
 
-        let second = try d2.cli(["pull", "-q", "\(cut.address)/team/big:1"])
+        let second = try await d2.cli(["pull", "-q", "\(cut.address)/team/big:1"])
         #expect(second.status == 0, "\(second.stderr)")
         let blobGets = cut.requests().filter { ($0["path"] as? String)?.contains("/blobs/") == true }
         #expect(blobGets.contains { ($0["injected"] as? String)?.hasPrefix("cut") == true })
         #expect(blobGets.contains { ($0["range"] as? String)?.hasPrefix("bytes=") == true && ($0["status"] as? Int) == 206 },
                 "resumed where the cut left off: \(blobGets)")
-        #expect(try d2.cli(["run", "--rm", "\(cut.address)/team/big:1", "--", "-c", "wc -c < /data.bin"]).stdout == "\(8 << 20)\n")
+        #expect(try await d2.cli(["run", "--rm", "\(cut.address)/team/big:1", "--", "-c", "wc -c < /data.bin"]).stdout == "\(8 << 20)\n")
         #expect(try Self.storeIsSound(d2))
     }
 
     @Test("a redirect to another origin does not carry the registry's Authorization")
-    func redirectDropsAuthorization() throws {
-        let registry = try TestRegistry(auth: .htpasswd(user: "bob", password: "hunter2"))
+    func redirectDropsAuthorization() async throws {
+        let registry = try await runBlocking { try TestRegistry(auth: .htpasswd(user: "bob", password: "hunter2")) }
         defer { registry.cleanUp() }
         let proxy = try TestRegistryProxy(upstream: registry, options: ["--redirect-blobs", "--blob-auth", "bob:hunter2"])
         defer { proxy.stop() }
-        let d = try Self.daemon(insecure: [proxy.address])
+        let d = try await Self.daemon(insecure: [proxy.address])
         defer { d.cleanUp() }
         try registry.push("oci:\(try ImageCLITests.umociLayout(in: d.dir)):latest", as: "team/agent:1")
         try Self.writeLogins(d.registryLogins, registry: proxy.address, user: "bob", password: "hunter2")
 
-        let pulled = try d.cli(["pull", "-q", "\(proxy.address)/team/agent:1"])
+        let pulled = try await d.cli(["pull", "-q", "\(proxy.address)/team/agent:1"])
         #expect(pulled.status == 0, "\(pulled.stderr)")
         let log = proxy.requests()
         let redirected = log.filter { ($0["listener"] as? String) == "blob" }
@@ -313,12 +313,12 @@ struct RegistryPullTests {
     }
 
     @Test("a pull killed with the daemon or cut by the network leaves no partial blob, and the next pull completes")
-    func interruptedPulls() throws {
-        let registry = try TestRegistry()
+    func interruptedPulls() async throws {
+        let registry = try await runBlocking { try TestRegistry() }
         defer { registry.cleanUp() }
         let slow = try TestRegistryProxy(upstream: registry, options: ["--rate", "\(4 << 20)"])
         defer { slow.stop() }
-        let d = try Self.daemon(insecure: [slow.address, registry.address])
+        let d = try await Self.daemon(insecure: [slow.address, registry.address])
         defer { d.cleanUp() }
         try registry.push("oci:\(try Self.bigLayout(in: d.dir, megabytes: 24)):latest", as: "team/big:1")
         let ingest = d.dataRoot + "/content/ingest"
@@ -330,16 +330,16 @@ struct RegistryPullTests {
         try pull.run()
         var partial = false
         for _ in 0..<400 where !partial {
-            usleep(25_000)
-            let sizes = try TestRootfs.run("/bin/sh", ["-c", "find \(ingest) -name data -size +1024k | wc -l"])
+            try await Task.sleep(for: .microseconds(25_000))
+            let sizes = try await TestRootfs.run("/bin/sh", ["-c", "find \(ingest) -name data -size +1024k | wc -l"])
             partial = sizes.trimmingCharacters(in: .whitespacesAndNewlines) != "0"
         }
         #expect(partial, "the download was under way")
-        d.crash()
-        pull.waitUntilExit()
+        try await runBlocking { d.crash() }
+        try await runBlocking { pull.waitUntilExit() }
         let before = Self.blobNames(d)
         #expect(try Self.storeIsSound(d))
-        try d.start()
+        try await d.restart()
         #expect(try FileManager.default.contentsOfDirectory(atPath: ingest).isEmpty, "the next start clears unfinished downloads")
         let layerDirs = (try? FileManager.default.contentsOfDirectory(atPath: d.dataRoot + "/layers")) ?? []
         #expect(layerDirs.allSatisfy { !$0.hasPrefix(".tmp-") })
@@ -350,53 +350,53 @@ struct RegistryPullTests {
         pull2.standardOutput = FileHandle.nullDevice
         pull2.standardError = err
         try pull2.run()
-        usleep(1_500_000)
+        try await Task.sleep(for: .microseconds(1_500_000))
         slow.stop()
         let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        pull2.waitUntilExit()
+        try await runBlocking { pull2.waitUntilExit() }
         #expect(pull2.terminationStatus != 0 && message.contains("unreachable"), "\(message)")
         #expect(try Self.storeIsSound(d))
         #expect(Self.blobNames(d).count <= before.count + 1, "at most the config arrived")
 
-        let direct = try d.cli(["pull", "-q", "\(registry.address)/team/big:1"])
+        let direct = try await d.cli(["pull", "-q", "\(registry.address)/team/big:1"])
         #expect(direct.status == 0, "\(direct.stderr)")
-        #expect(try d.cli(["run", "--rm", "\(registry.address)/team/big:1", "--", "-c", "wc -c < /data.bin"]).stdout == "\(24 << 20)\n")
+        #expect(try await d.cli(["run", "--rm", "\(registry.address)/team/big:1", "--", "-c", "wc -c < /data.bin"]).stdout == "\(24 << 20)\n")
         #expect(try Self.storeIsSound(d))
     }
 
     @Test("a blob whose content does not match its digest fails the pull, naming the blob, and is not stored")
-    func digestMismatch() throws {
-        let registry = try TestRegistry()
+    func digestMismatch() async throws {
+        let registry = try await runBlocking { try TestRegistry() }
         defer { registry.cleanUp() }
-        let d = try Self.daemon(insecure: [registry.address])
+        let d = try await Self.daemon(insecure: [registry.address])
         defer { d.cleanUp() }
         try registry.push("oci:\(try ImageCLITests.umociLayout(in: d.dir)):latest", as: "team/agent:1")
         let ref = "\(registry.address)/team/agent:1"
-        #expect(try d.cli(["pull", "-q", ref]).status == 0)
-        let layer = try #require(try Self.inspect(d, ref).layers.first?.digest)
-        #expect(try d.cli(["rmi", ref]).status == 0)
+        #expect(try await d.cli(["pull", "-q", ref]).status == 0)
+        let layer = try #require(try await Self.inspect(d, ref).layers.first?.digest)
+        #expect(try await d.cli(["rmi", ref]).status == 0)
         #expect(Self.blobNames(d).isEmpty)
 
         // Same size, other bytes, in the registry's own storage.
         let hex = String(layer.dropFirst(7))
         let stored = registry.storage + "/docker/registry/v2/blobs/sha256/\(hex.prefix(2))/\(hex)/data"
         let size = try FileManager.default.attributesOfItem(atPath: stored)[.size] as! Int
-        _ = try TestRootfs.run("/bin/dd", ["if=/dev/urandom", "of=\(stored)", "bs=\(size)", "count=1"])
+        _ = try await TestRootfs.run("/bin/dd", ["if=/dev/urandom", "of=\(stored)", "bs=\(size)", "count=1"])
 
-        let failed = try d.cli(["pull", ref])
+        let failed = try await d.cli(["pull", ref])
         #expect(failed.status != 0 && failed.stderr.contains(layer), "\(failed.stderr)")
         #expect(!Self.blobNames(d).contains(hex))
         #expect(try FileManager.default.contentsOfDirectory(atPath: d.dataRoot + "/layers").isEmpty)
-        #expect(try d.cli(["images", "-q"]).stdout.isEmpty)
+        #expect(try await d.cli(["images", "-q"]).stdout.isEmpty)
     }
 
     @Test("concurrent pulls of one image share each blob's download; pull racing rmi leaves a sound store")
-    func concurrency() throws {
-        let registry = try TestRegistry()
+    func concurrency() async throws {
+        let registry = try await runBlocking { try TestRegistry() }
         defer { registry.cleanUp() }
         let slow = try TestRegistryProxy(upstream: registry, options: ["--rate", "\(8 << 20)"])
         defer { slow.stop() }
-        let d = try Self.daemon(insecure: [slow.address])
+        let d = try await Self.daemon(insecure: [slow.address])
         defer { d.cleanUp() }
         try registry.push("oci:\(try Self.bigLayout(in: d.dir, megabytes: 8)):latest", as: "team/big:1")
         let ref = "\(slow.address)/team/big:1"
@@ -405,7 +405,7 @@ struct RegistryPullTests {
         for p in pulls { p.standardOutput = FileHandle.nullDevice; try p.run() }
         for p in pulls { p.waitUntilExit() }
         #expect(pulls.allSatisfy { $0.terminationStatus == 0 })
-        let details = try Self.inspect(d, ref)
+        let details = try await Self.inspect(d, ref)
         let gets = slow.requests().filter { ($0["method"] as? String) == "GET" }.compactMap { $0["path"] as? String }
         for layer in details.layers {
             #expect(gets.filter { $0.hasSuffix("/blobs/" + layer.digest) }.count == 1, "layer \(layer.digest) downloaded once: \(gets)")
@@ -416,17 +416,17 @@ struct RegistryPullTests {
             let rmi = d.cliProcess(["rmi", ref])
             for p in [pull, rmi] { p.standardOutput = FileHandle.nullDevice; p.standardError = FileHandle.nullDevice }
             try pull.run()
-            usleep(100_000)
+            try await Task.sleep(for: .microseconds(100_000))
             try rmi.run()
-            pull.waitUntilExit()
-            rmi.waitUntilExit()
+            try await runBlocking { pull.waitUntilExit() }
+            try await runBlocking { rmi.waitUntilExit() }
             #expect(pull.terminationStatus == 0)
             #expect(try Self.storeIsSound(d))
-            let tagged = try d.cli(["images", "-q"]).stdout.isEmpty == false
+            let tagged = try await d.cli(["images", "-q"]).stdout.isEmpty == false
             if tagged {
-                #expect(try d.cli(["run", "--rm", ref, "--", "-c", "wc -c < /data.bin"]).stdout == "\(8 << 20)\n")
+                #expect(try await d.cli(["run", "--rm", ref, "--", "-c", "wc -c < /data.bin"]).stdout == "\(8 << 20)\n")
             }
-            _ = try d.cli(["rmi", ref])
+            _ = try await d.cli(["rmi", ref])
         }
     }
 }

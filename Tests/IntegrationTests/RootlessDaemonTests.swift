@@ -15,16 +15,16 @@ struct RootlessDaemonTests {
     /// A copy of the test rootfs owned by the daemon's user, as its own unpacked images are.
     static func ownedRootfs(_ d: DaemonHarness) throws -> String {
         let dest = d.dir + "/rootfs"
-        try TestRootfs.run("/bin/cp", ["-a", try TestRootfs.path(), dest])
-        try TestRootfs.run("/bin/chown", ["-R", "\(uid):\(uid)", dest])
+        try TestRootfs.run(blocking: "/bin/cp", ["-a", try TestRootfs.path(), dest])
+        try TestRootfs.run(blocking: "/bin/chown", ["-R", "\(uid):\(uid)", dest])
         return dest
     }
 
     @Test("info reports rootless mode truthfully: own uid, no cgroup limits, pids by rlimit")
-    func capabilityReport() throws {
-        let d = try DaemonHarness(user: Self.uid)
+    func capabilityReport() async throws {
+        let d = try await DaemonHarness.launch(user: Self.uid)
         defer { d.cleanUp() }
-        let r = try d.cli(["info", "--json"])
+        let r = try await d.cli(["info", "--json"])
         #expect(r.status == 0, "\(r.stderr)")
         let info = try WarrenJSON.decoder().decode(DaemonInfo.self, from: Data(r.stdout.utf8))
         let native = try #require(info.drivers.first { $0.name == "native" })
@@ -40,14 +40,14 @@ struct RootlessDaemonTests {
     }
 
     @Test("sandbox root is the daemon's uid on the host; the probe's dangerous rows are denied")
-    func ownUIDAndProbe() throws {
-        let d = try DaemonHarness(user: Self.uid)
+    func ownUIDAndProbe() async throws {
+        let d = try await DaemonHarness.launch(user: Self.uid)
         defer { d.cleanUp() }
         let rootfs = try Self.ownedRootfs(d)
         let out = d.dir + "/out"
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         chown(out, Self.uid, Self.uid)
-        let r = try d.cli(["run", "--rm", "--rootfs", rootfs, "--mount", out + ":/out", "--",
+        let r = try await d.cli(["run", "--rm", "--rootfs", rootfs, "--mount", out + ":/out", "--",
                            "/bin/sh", "-c", "id -u; grep -E '^Cap(Eff|Bnd)' /proc/self/status; echo hi > /out/made; echo x > /etc/written && echo wrote"])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.hasPrefix("0\n"), "\(r.stdout)")
@@ -59,7 +59,7 @@ struct RootlessDaemonTests {
         #expect(st.st_uid == Self.uid && st.st_gid == Self.uid, "a file made by sandbox root belongs to the daemon's user")
         #expect(access(rootfs + "/etc/written", F_OK) != 0, "the rootfs source must not change")
 
-        let probe = try d.cli(["run", "--rm", "--rootfs", rootfs, "--", "/bin/warren-probe"])
+        let probe = try await d.cli(["run", "--rm", "--rootfs", rootfs, "--", "/bin/warren-probe"])
         #expect(probe.status == 0, "\(probe.stderr)")
         let rows = probe.stdout.split(separator: "\n").map(String.init)
         #expect(rows.last == "probe-done")
@@ -68,11 +68,11 @@ struct RootlessDaemonTests {
     }
 
     @Test("a root-owned rootfs is copied, so sandbox root can still write its own files")
-    func rootOwnedRootfsIsCopied() throws {
-        let d = try DaemonHarness(user: Self.uid)
+    func rootOwnedRootfsIsCopied() async throws {
+        let d = try await DaemonHarness.launch(user: Self.uid)
         defer { d.cleanUp() }
         let source = try TestRootfs.path()
-        let r = try d.cli(["run", "--rm", "--rootfs", source, "--", "/bin/sh", "-c",
+        let r = try await d.cli(["run", "--rm", "--rootfs", source, "--", "/bin/sh", "-c",
                            "echo data > /etc/agent-note && cat /etc/agent-note && stat -c %u /bin/busybox"])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout == "data\n0\n")
@@ -80,27 +80,27 @@ struct RootlessDaemonTests {
     }
 
     @Test("exec and exec -t join a running rootless sandbox; kill -9 of the daemon loses nothing")
-    func execAndReadoption() throws {
-        let d = try DaemonHarness(user: Self.uid)
+    func execAndReadoption() async throws {
+        let d = try await DaemonHarness.launch(user: Self.uid)
         defer { d.cleanUp() }
         let rootfs = try Self.ownedRootfs(d)
-        let run = try d.cli(["run", "-d", "--name", "rl", "--rootfs", rootfs, "--", "/bin/sh", "-c", "echo up; sleep 1000"])
+        let run = try await d.cli(["run", "-d", "--name", "rl", "--rootfs", rootfs, "--", "/bin/sh", "-c", "echo up; sleep 1000"])
         #expect(run.status == 0, "\(run.stderr)")
         let id = run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
 
-        let exec = try d.cli(["exec", "rl", "--", "/bin/sh", "-c", "ps -o pid,comm | grep -c sleep; grep CapEff /proc/self/status; exit 5"])
+        let exec = try await d.cli(["exec", "rl", "--", "/bin/sh", "-c", "ps -o pid,comm | grep -c sleep; grep CapEff /proc/self/status; exit 5"])
         #expect(exec.status == 5, "\(exec.stderr)")
         #expect(exec.stdout.hasPrefix("1\n"), "exec must see the sandbox's own processes: \(exec.stdout)")
         #expect(exec.stdout.contains("CapEff:\t0000000000000000"))
 
-        let tty = try d.cli(["exec", "-t", "rl", "--", "/bin/tty"])
+        let tty = try await d.cli(["exec", "-t", "rl", "--", "/bin/tty"])
         #expect(tty.stdout.hasPrefix("/dev/pts/"), "a terminal from the sandbox's own devpts: \(tty.stdout) \(tty.stderr)")
 
-        d.crash()
-        try d.start()
-        let again = try d.cli(["exec", "rl", "--", "/bin/sh", "-c", "echo still here"])
+        try await runBlocking { d.crash() }
+        try await d.restart()
+        let again = try await d.cli(["exec", "rl", "--", "/bin/sh", "-c", "echo still here"])
         #expect(again.stdout == "still here\n", "\(again.stderr)")
-        #expect(try d.cli(["rm", "-f", "rl"]).status == 0)
+        #expect(try await d.cli(["rm", "-f", "rl"]).status == 0)
         #expect(!FileManager.default.fileExists(atPath: d.dataRoot + "/sandboxes/" + id))
         #expect(Self.processes(mentioning: "sandboxes/" + id).isEmpty, "processes outlived rm")
     }
@@ -115,23 +115,23 @@ struct RootlessDaemonTests {
     }
 
     @Test("limits: --pids-limit holds through RLIMIT_NPROC; --memory, --cpus and unmapped users are refused clearly")
-    func limits() throws {
-        let d = try DaemonHarness(user: Self.uid)
+    func limits() async throws {
+        let d = try await DaemonHarness.launch(user: Self.uid)
         defer { d.cleanUp() }
         let rootfs = try Self.ownedRootfs(d)
-        let bomb = try d.cli(["run", "--rm", "--pids-limit", "16", "--rootfs", rootfs, "--", "/bin/sh", "-c",
+        let bomb = try await d.cli(["run", "--rm", "--pids-limit", "16", "--rootfs", rootfs, "--", "/bin/sh", "-c",
                               "i=0; while [ $i -lt 40 ]; do sleep 30 & i=$((i+1)); done; echo all forked"])
         #expect(!bomb.stdout.contains("all forked"), "40 processes under a limit of 16: \(bomb.stdout)")
         #expect(bomb.stderr.contains("can't fork"), "\(bomb.stderr)")
-        #expect(try d.cli(["version"]).status == 0, "the daemon stays responsive")
+        #expect(try await d.cli(["version"]).status == 0, "the daemon stays responsive")
 
-        let memory = try d.cli(["run", "--rm", "--memory", "64m", "--rootfs", rootfs, "--", "/bin/true"])
+        let memory = try await d.cli(["run", "--rm", "--memory", "64m", "--rootfs", rootfs, "--", "/bin/true"])
         #expect(memory.status == 125)
         #expect(memory.stderr == "warren: --memory needs a cgroup, which a rootless daemon does not have: run the daemon as root\n")
-        let cpus = try d.cli(["run", "--rm", "--cpus", "0.5", "--rootfs", rootfs, "--", "/bin/true"])
+        let cpus = try await d.cli(["run", "--rm", "--cpus", "0.5", "--rootfs", rootfs, "--", "/bin/true"])
         #expect(cpus.status == 125)
         #expect(cpus.stderr.contains("--cpus needs a cgroup"))
-        let user = try d.cli(["run", "--rm", "--user", "agent", "--rootfs", rootfs, "--", "/bin/true"])
+        let user = try await d.cli(["run", "--rm", "--user", "agent", "--rootfs", rootfs, "--", "/bin/true"])
         #expect(user.status != 0)
         #expect(user.stderr.contains("is not mapped: a rootless daemon maps only sandbox uid and gid 0"), "\(user.stderr)")
     }

@@ -138,7 +138,7 @@ struct NativeDriverLifecycleTests {
 
         // A rootfs whose /escape points at a host directory: the mount lands inside the rootfs.
         let evilRoot = host + "/evilroot"
-        try TestRootfs.run("/bin/cp", ["-a", try TestRootfs.path(), evilRoot])
+        try await TestRootfs.run("/bin/cp", ["-a", try TestRootfs.path(), evilRoot])
         // The link points at a host path that must never be created by the mount.
         let target = "/var/tmp/warren-escape-\(UUID().uuidString.prefix(8))"
         try fm.createSymbolicLink(atPath: evilRoot + "/escape", withDestinationPath: target)

@@ -15,7 +15,7 @@ public enum TestAccount {
             return nil
         }
         if let found = find() { return found }
-        _ = try? TestRootfs.run("/usr/sbin/useradd", ["--no-create-home", "warren-test-owner"])
+        _ = try? TestRootfs.run(blocking: "/usr/sbin/useradd", ["--no-create-home", "warren-test-owner"])
         return find() ?? (1000, 1000)
     }()
 }

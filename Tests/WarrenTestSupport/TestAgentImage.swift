@@ -14,7 +14,7 @@ public enum AgentGuestImage {
         if let built = JupyterGuestImage.modified(archive), built > JupyterGuestImage.modified(script) ?? .distantPast {
             return archive
         }
-        _ = try TestRootfs.run("/bin/sh", [script, archive])
+        _ = try TestRootfs.run(blocking: "/bin/sh", [script, archive])
         return archive
     }
 }

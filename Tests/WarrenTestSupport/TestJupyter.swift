@@ -1,4 +1,5 @@
 import Foundation
+import LinuxSupport
 
 /// The warren-jupyter guest image (`guest-images/jupyter/build.sh`): Debian, Python,
 /// jupyter_server and ipykernel, built once per machine from Debian's packages and PyPI
@@ -16,7 +17,7 @@ public enum JupyterGuestImage {
         if let built = modified(archive), built > max(modified(script) ?? .distantPast, modified(launcher) ?? .distantPast) {
             return archive
         }
-        _ = try TestRootfs.run("/bin/sh", [script, archive])
+        _ = try TestRootfs.run(blocking: "/bin/sh", [script, archive])
         return archive
     }
 
@@ -27,10 +28,10 @@ public enum JupyterGuestImage {
 
 /// `Tests/Fixtures/notebook-client.py` run in the SDK venv: the browser's part.
 public enum NotebookClient {
-    /// Runs `args` and returns the last JSON line it printed.
-    public static func run(_ args: [String]) throws -> [String: Any] {
+    /// Runs `args` on a thread of its own and returns the last JSON line it printed.
+    public static func run(_ args: [String]) async throws -> [String: Any] {
         let python = try PythonSDKs.path() + "/bin/python"
-        let out = try TestRootfs.run(python, [Fixture.path("notebook-client.py")] + args)
+        let out = try await TestRootfs.run(python, [Fixture.path("notebook-client.py")] + args)
         guard let line = out.split(separator: "\n").last,
               let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
             throw HarnessFailure("notebook-client.py printed no JSON: \(out)")

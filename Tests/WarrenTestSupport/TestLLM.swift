@@ -84,11 +84,11 @@ public enum PythonSDKs {
 
     static func install() throws -> String {
         let python = venv + "/bin/python"
-        if (try? TestRootfs.run(python, ["-c", "import openai, anthropic, requests, websocket"])) != nil { return venv }
+        if (try? TestRootfs.run(blocking: python, ["-c", "import openai, anthropic, requests, websocket"])) != nil { return venv }
         try? removeTree(venv)
-        _ = try TestRootfs.run("/usr/bin/python3", ["-m", "venv", venv])
-        _ = try TestRootfs.run(venv + "/bin/pip", ["install", "--quiet", "--disable-pip-version-check", "openai", "anthropic", "requests", "websocket-client"])
-        _ = try TestRootfs.run(python, ["-c", "import openai, anthropic, requests, websocket"])
+        _ = try TestRootfs.run(blocking: "/usr/bin/python3", ["-m", "venv", venv])
+        _ = try TestRootfs.run(blocking: venv + "/bin/pip", ["install", "--quiet", "--disable-pip-version-check", "openai", "anthropic", "requests", "websocket-client"])
+        _ = try TestRootfs.run(blocking: python, ["-c", "import openai, anthropic, requests, websocket"])
         return venv
     }
 

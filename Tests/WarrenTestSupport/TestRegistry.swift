@@ -26,13 +26,13 @@ public final class TestRegistry: @unchecked Sendable {
         switch auth {
         case .none: break
         case .htpasswd(let user, let password):
-            let line = try TestRootfs.run("/usr/bin/htpasswd", ["-Bbn", user, password])
+            let line = try TestRootfs.run(blocking: "/usr/bin/htpasswd", ["-Bbn", user, password])
             try line.write(toFile: dir + "/htpasswd", atomically: true, encoding: .utf8)
             authSection = "auth:\n  htpasswd:\n    realm: warren-test\n    path: \(dir)/htpasswd\n"
             credentials = "\(user):\(password)"
         case .token(let user, let password):
             let server = Fixture.path("registry-token-server.py")
-            try TestRootfs.run("/usr/bin/python3", [server, "--generate", "--key", dir + "/key.pem", "--cert", dir + "/cert.pem"])
+            try TestRootfs.run(blocking: "/usr/bin/python3", [server, "--generate", "--key", dir + "/key.pem", "--cert", dir + "/cert.pem"])
             tokenLog = dir + "/token.jsonl"
             let (process, ports) = try Fixture.start(server, ["--key", dir + "/key.pem", "--cert", dir + "/cert.pem",
                                                               "--user", user, "--password", password, "--log", tokenLog!], ports: 1)
@@ -82,7 +82,7 @@ public final class TestRegistry: @unchecked Sendable {
     public func push(_ source: String, as name: String, extra: [String] = []) throws {
         var args = ["copy", "--quiet", "--dest-tls-verify=false"] + extra
         if let credentials { args += ["--dest-creds", credentials] }
-        try TestRootfs.run("/usr/bin/skopeo", args + [source, "docker://\(address)/\(name)"])
+        try TestRootfs.run(blocking: "/usr/bin/skopeo", args + [source, "docker://\(address)/\(name)"])
     }
 
     /// Token server requests so far.

@@ -24,7 +24,7 @@ public enum TestRootfs {
             throw WarrenError(.unavailable, "busybox-static is not installed (apt-get install busybox-static)")
         }
         try fm.copyItem(atPath: busybox, toPath: root + "/bin/busybox")
-        let applets = try run(busybox, ["--list"]).split(separator: "\n")
+        let applets = try run(blocking: busybox, ["--list"]).split(separator: "\n")
         for a in applets where a != "busybox" {
             try? fm.createSymbolicLink(atPath: root + "/bin/" + a, withDestinationPath: "busybox")
         }
@@ -32,12 +32,19 @@ public enum TestRootfs {
             .write(toFile: root + "/etc/passwd", atomically: true, encoding: .utf8)
         try "root:x:0:\nagent:x:1000:\nnogroup:x:65534:\n".write(toFile: root + "/etc/group", atomically: true, encoding: .utf8)
         let probe = packageRoot + "/runtime/probe/warren-probe.c"
-        _ = try run("/usr/bin/cc", ["-static", "-O2", "-o", root + "/bin/warren-probe", probe])
+        _ = try run(blocking: "/usr/bin/cc", ["-static", "-O2", "-o", root + "/bin/warren-probe", probe])
         return root
     }
 
+    /// `run` on a thread of its own, which async code calls: a program's run must not
+    /// hold one of the two threads of Swift's cooperative pool.
     @discardableResult
-    public static func run(_ path: String, _ args: [String]) throws -> String {
+    public static func run(_ path: String, _ args: [String]) async throws -> String {
+        try await runBlocking { try run(blocking: path, args) }
+    }
+
+    @discardableResult
+    public static func run(blocking path: String, _ args: [String]) throws -> String {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: path)
         p.arguments = args
