@@ -92,7 +92,7 @@ let package = Package(
         ], swiftSettings: strict),
         .target(name: "WarrenDaemon", dependencies: [
             "WarrenCore", "WarrenStore", "ImageStore", "RuntimeDriver", "NativeDriver", "DockerDriver", "LLMFacade", "CLinux",
-            "LinuxSupport", "Agents",
+            "LinuxSupport", "Agents", "EgressProxy",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),

@@ -94,10 +94,10 @@ public struct Monitor {
         if usernsFD >= 0 { close(usernsFD) }
 
         let stdio = try makeStdio()
-        // Init makes the guest's loopback sockets and passes them back here: the facade
-        // relay's listener, and without a network the name server's socket.
+        // Init makes the guest's loopback sockets and passes them back here: each relay's
+        // listener (facade, egress proxy), and without a network the name server's socket.
         var relayPair: [Int32] = [-1, -1]
-        if config.facadeRelay != nil || config.network == .none {
+        if !config.guestRelays.isEmpty || config.network == .none {
             try syscallRetrying("socketpair") { warren_socketpair(&relayPair) }
         }
         var goPipe: [Int32] = [0, 0]
@@ -146,7 +146,7 @@ public struct Monitor {
                 close(console.parent)
                 outputs = [(master, .stdout)]
             }
-            if let relay = config.facadeRelay {
+            for relay in config.guestRelays {
                 try Self.startRelay(relay, listenerFrom: relayPair[0])
             }
             if config.network == .none {

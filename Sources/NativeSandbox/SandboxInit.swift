@@ -59,7 +59,7 @@ struct SandboxInit {
         try syscallRetrying("sethostname") { sethostname(config.hostname, config.hostname.utf8.count) }
         try syscallRetrying("loopback up") { warren_loopback_up() }
         if let relayFD {
-            if let relay = config.facadeRelay {
+            for relay in config.guestRelays {
                 // Made before the workload starts, so its first connection waits in the backlog.
                 let listener = try syscallRetrying("listen 127.0.0.1:\(relay.port)") { warren_listen_loopback(relay.port) }
                 try syscallRetrying("sendmsg(relay)") { warren_send_fd(relayFD, listener) }

@@ -36,6 +36,7 @@ struct AgentCommand: AsyncParsableCommand {
         @Option(name: .customLong("llm-budget-tokens"), help: "Input plus output tokens the session may use in all.") var llmBudgetTokens: Int64?
         @Option(name: .customLong("llm-budget-requests"), help: "Model calls the session may make in all.") var llmBudgetRequests: Int64?
         @Option(name: .customLong("llm-rpm"), help: "Model calls per minute.") var llmRPM: Int?
+        @OptionGroup(title: "Egress") var egress: EgressOptions
         @Flag(name: .shortAndLong, help: "Start in the background and print the session id.") var detach = false
         @Flag(help: "Print events as NDJSON.") var json = false
         @Flag(name: .customLong("interactive"),
@@ -57,6 +58,7 @@ struct AgentCommand: AsyncParsableCommand {
             spec.labels = try Labels.parse(labels)
             spec.command = command
             spec.limits = ResourceLimits(memoryBytes: try memory.map(ByteSize.parse), timeoutSeconds: timeout)
+            spec.egress = try egress.access()
             if llmModels != nil || llmBudgetTokens != nil || llmBudgetRequests != nil || llmRPM != nil {
                 spec.llm = LLMAccess(providers: [], models: llmModels?.split(separator: ",").map(String.init) ?? [],
                                      budgetTokens: llmBudgetTokens, budgetRequests: llmBudgetRequests, requestsPerMinute: llmRPM)

@@ -75,6 +75,13 @@ struct DaemonCommand: AsyncParsableCommand {
             allowedMountSources: (file.allowMountSources ?? []) + allowMountSources,
             minimumFreeBytes: try (minFreeSpace ?? file.minFreeSpace).map(ByteSize.parse) ?? StorageFloor.defaultMinimumFreeBytes)
 
+        if let presets = file.egressPresets {
+            for (name, patterns) in presets {
+                try InputRules.text(name, "egress preset name", maxBytes: 64, allowEmpty: false)
+                _ = try EgressPolicy(parsing: patterns)
+                configuration.egressPresets[name] = patterns
+            }
+        }
         if let headerTimeout {
             try InputRules.number(headerTimeout, "--header-timeout", in: 0.1...3600)
             configuration.connectionLimits.headerTimeout = .milliseconds(Int64(headerTimeout * 1000))

@@ -68,6 +68,7 @@ struct RunCommand: AsyncParsableCommand {
     var llmBudgetRequests: Int64?
     @Option(name: .customLong("llm-rpm"), help: "Model calls the sandbox may make per minute.")
     var llmRPM: Int?
+    @OptionGroup(title: "Egress") var egress: EgressOptions
     @Flag(help: "Run Jupyter Server as the main process (the image's launcher, warren-notebook); open it with `warren notebook ID`.")
     var notebook = false
     @Flag(name: .shortAndLong, help: "Keep stdin open and send it to the sandbox.")
@@ -152,7 +153,7 @@ struct RunCommand: AsyncParsableCommand {
             driver: driver, mounts: try mounts.map(MountSpec.parse), limits: limits, network: networkMode,
             readOnlyRootfs: readOnly, capAdd: capAdd, tty: tty, stdin: interactive, hostname: hostname,
             labels: labelMap, autoRemove: autoRemove && detach, consoleSize: tty ? Terminal.size() : nil,
-            llm: llmAccess(), notebook: notebook)
+            llm: llmAccess(), notebook: notebook, egress: egress.access())
         try spec.validate()
         return spec
     }

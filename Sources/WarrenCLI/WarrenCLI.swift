@@ -56,7 +56,7 @@ struct WarrenCommand: AsyncParsableCommand {
             DaemonCommand.self, RunCommand.self, ExecCommand.self, LogsCommand.self, PsCommand.self,
             StopCommand.self, RmCommand.self, InspectCommand.self, InfoCommand.self, VersionCommand.self,
             EventsCommand.self, UsageCommand.self, NotebookCommand.self, PullCommand.self, ImagesCommand.self, RmiCommand.self, ImageCommand.self,
-            AgentCommand.self,
+            AgentCommand.self, NetworkCommand.self, EgressCommand.self,
         ])
 }
 

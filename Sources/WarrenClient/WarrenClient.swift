@@ -81,6 +81,16 @@ public struct WarrenClient: Sendable {
         try await call(.GET, "/v1/sandboxes/\(Self.escape(reference))/usage")
     }
 
+    /// A sandbox's egress access and the connections its proxy recorded.
+    public func egress(_ reference: String) async throws -> SandboxEgress {
+        try await call(.GET, "/v1/sandboxes/\(Self.escape(reference))/egress")
+    }
+
+    /// Allows or denies patterns on a sandbox that has egress.
+    public func changeEgress(_ reference: String, _ change: EgressChange) async throws -> SandboxEgress {
+        try await call(.POST, "/v1/sandboxes/\(Self.escape(reference))/egress", body: change)
+    }
+
     /// Stops a sandbox (SIGTERM, then SIGKILL after `graceSeconds`, the daemon's default when nil).
     public func stop(_ reference: String, graceSeconds: Double? = nil) async throws -> SandboxInfo {
         try await call(.POST, "/v1/sandboxes/\(Self.escape(reference))/stop", body: StopRequest(graceSeconds: graceSeconds))

@@ -25,6 +25,8 @@ public struct AgentSpec: Codable, Sendable, Equatable {
     public var driver: String?
     /// Budgets and limits of the session's LLM access; its providers follow the agent's.
     public var llm: LLMAccess?
+    /// Hosts the agent may reach through its sandbox's egress proxy; nil gives none.
+    public var egress: EgressAccess?
     public var limits: ResourceLimits
     public var network: NetworkMode
     public var env: [String]
@@ -40,7 +42,7 @@ public struct AgentSpec: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case name, provider, model, prompt, systemPrompt, maxTurns, command, workspace, repo, image, rootfs, driver
-        case llm, limits, network, env, labels, interactive
+        case llm, egress, limits, network, env, labels, interactive
     }
 
     /// Only `prompt` is required (and not for an interactive session); `provider` defaults to `claude`.
@@ -60,6 +62,7 @@ public struct AgentSpec: Codable, Sendable, Equatable {
         rootfs = try c.decodeIfPresent(String.self, forKey: .rootfs)
         driver = try c.decodeIfPresent(String.self, forKey: .driver)
         llm = try c.decodeIfPresent(LLMAccess.self, forKey: .llm)
+        egress = try c.decodeIfPresent(EgressAccess.self, forKey: .egress)
         limits = try c.decodeIfPresent(ResourceLimits.self, forKey: .limits) ?? ResourceLimits()
         network = try c.decodeIfPresent(NetworkMode.self, forKey: .network) ?? .none
         env = try c.decodeIfPresent([String].self, forKey: .env) ?? []

@@ -10,13 +10,16 @@
 /// rebind a sandbox into the host's networks.
 public struct EgressPolicy: Codable, Sendable, Equatable {
     public var rules: [EgressRule]
+    /// Rules that refuse what they match, before any allow rule is looked at.
+    public var denied: [EgressRule]
 
-    public init(rules: [EgressRule] = []) { self.rules = rules }
+    public init(rules: [EgressRule] = [], denied: [EgressRule] = []) { self.rules = rules; self.denied = denied }
 
     /// Parses each of `patterns` (a 400 naming the first bad one).
     public init(parsing patterns: [String]) throws {
         try InputRules.count(patterns, "allowed hosts", max: 1024)
         rules = try patterns.map(EgressRule.init(parsing:))
+        denied = []
     }
 
     /// Whether a connection to `host` (a name or an address literal) on `port` may be
@@ -24,6 +27,7 @@ public struct EgressPolicy: Codable, Sendable, Equatable {
     public func allows(host: String, port: Int) -> Bool {
         if let address = IPAddress(Self.unbracketed(host)) { return allows(address: address, port: port, named: nil) }
         let name = EgressRule.normalized(host)
+        if denied.contains(where: { $0.matches(name: name, port: port) }) { return false }
         return rules.contains { $0.matches(name: name, port: port) }
     }
 
@@ -32,6 +36,8 @@ public struct EgressPolicy: Codable, Sendable, Equatable {
     /// never a special-purpose address, nor one of the host's own (`hostAddresses`), but
     /// through a block rule that names it.
     public func allows(address: IPAddress, port: Int, named: String?, hostAddresses: Set<IPAddress> = []) -> Bool {
+        if denied.contains(where: { $0.matches(address: address, port: port) }) { return false }
+        if let named, denied.contains(where: { $0.matches(name: EgressRule.normalized(named), port: port) }) { return false }
         if rules.contains(where: { $0.matches(address: address, port: port) }) { return true }
         guard let named, EgressAddresses.specialPurpose(address) == nil, !hostAddresses.contains(address) else { return false }
         return rules.contains { $0.matches(name: EgressRule.normalized(named), port: port) }

@@ -31,24 +31,25 @@ public struct HelperLaunchConfig: Codable, Sendable, Equatable {
     /// Set when the daemon is not root: `idMap` is then the daemon's own uid alone, and
     /// the helper first enters a user namespace of its own (see `RootlessNamespace`).
     public var rootless: Bool?
-    /// A daemon service (the LLM facade) to expose on the guest's loopback.
-    public var facadeRelay: GuestRelay?
+    /// Daemon services (the LLM facade, the egress proxy) to expose on the guest's loopback.
+    public var relays: [GuestRelay]?
 
     public init(id: String, lowerDirs: [String], command: [String], env: [String], workdir: String,
                 user: String?, hostname: String, mounts: [MountSpec], readOnlyRootfs: Bool,
                 capAdd: [String], limits: ResourceLimits, network: NetworkMode, tty: Bool,
                 stdin: Bool = false, consoleSize: TerminalSize? = nil, idMap: IDMap, cgroupPath: String,
-                rootfsMode: RootfsMode? = nil, rootless: Bool = false, facadeRelay: GuestRelay? = nil) {
+                rootfsMode: RootfsMode? = nil, rootless: Bool = false, relays: [GuestRelay] = []) {
         self.id = id; self.lowerDirs = lowerDirs; self.command = command; self.env = env
         self.workdir = workdir; self.user = user; self.hostname = hostname; self.mounts = mounts
         self.readOnlyRootfs = readOnlyRootfs; self.capAdd = capAdd; self.limits = limits
         self.network = network; self.tty = tty; self.stdin = stdin; self.consoleSize = consoleSize
         self.idMap = idMap; self.cgroupPath = cgroupPath; self.rootfsMode = rootfsMode
         self.rootless = rootless ? true : nil
-        self.facadeRelay = facadeRelay
+        self.relays = relays.isEmpty ? nil : relays
     }
 
     public var isRootless: Bool { rootless == true }
+    public var guestRelays: [GuestRelay] { relays ?? [] }
 }
 
 /// How a native sandbox's root filesystem is assembled from its layers.

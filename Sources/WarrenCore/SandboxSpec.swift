@@ -35,8 +35,11 @@ public struct SandboxSpec: Codable, Sendable, Equatable {
     public var resolvedImage: ResolvedImage?
     /// Access to models through the LLM facade; nil gives none.
     public var llm: LLMAccess?
-    /// Where the guest reaches the facade; set by the daemon for the driver only, never stored.
-    public var facadeRelay: GuestRelay?
+    /// Hosts the sandbox may reach through its egress proxy; nil gives no egress.
+    public var egress: EgressAccess?
+    /// The daemon's services on the guest's loopback (the LLM facade, the egress proxy);
+    /// set by the daemon for the driver only, never stored.
+    public var relays: [GuestRelay]
     /// Run Jupyter Server as the main process, served by the daemon under `/notebooks/<id>/`.
     public var notebook: Bool
 
@@ -46,7 +49,7 @@ public struct SandboxSpec: Codable, Sendable, Equatable {
         mounts: [MountSpec] = [], limits: ResourceLimits = .init(), network: NetworkMode = .none,
         readOnlyRootfs: Bool = false, capAdd: [String] = [], tty: Bool = false, stdin: Bool = false,
         hostname: String? = nil, labels: [String: String] = [:], autoRemove: Bool = false,
-        consoleSize: TerminalSize? = nil, llm: LLMAccess? = nil, notebook: Bool = false
+        consoleSize: TerminalSize? = nil, llm: LLMAccess? = nil, notebook: Bool = false, egress: EgressAccess? = nil
     ) {
         self.name = name; self.rootfs = rootfs; self.image = image; self.command = command
         self.env = env; self.workdir = workdir; self.user = user; self.driver = driver
@@ -54,13 +57,13 @@ public struct SandboxSpec: Codable, Sendable, Equatable {
         self.readOnlyRootfs = readOnlyRootfs; self.capAdd = capAdd; self.tty = tty
         self.stdin = stdin; self.hostname = hostname; self.labels = labels
         self.autoRemove = autoRemove; self.consoleSize = consoleSize; self.llm = llm
-        self.notebook = notebook
+        self.notebook = notebook; self.egress = egress; self.relays = []
     }
 
     enum CodingKeys: String, CodingKey {
         case name, rootfs, image, command, env, workdir, user, driver, mounts, limits, network
         case readOnlyRootfs, capAdd, tty, stdin, consoleSize, hostname, labels, autoRemove, resolvedImage
-        case llm, facadeRelay, notebook
+        case llm, egress, relays, notebook
     }
 
     /// Lenient decoding: every field but `command` may be omitted.
@@ -87,7 +90,8 @@ public struct SandboxSpec: Codable, Sendable, Equatable {
         autoRemove = try c.decodeIfPresent(Bool.self, forKey: .autoRemove) ?? false
         resolvedImage = try c.decodeIfPresent(ResolvedImage.self, forKey: .resolvedImage)
         llm = try c.decodeIfPresent(LLMAccess.self, forKey: .llm)
-        facadeRelay = try c.decodeIfPresent(GuestRelay.self, forKey: .facadeRelay)
+        egress = try c.decodeIfPresent(EgressAccess.self, forKey: .egress)
+        relays = try c.decodeIfPresent([GuestRelay].self, forKey: .relays) ?? []
         notebook = try c.decodeIfPresent(Bool.self, forKey: .notebook) ?? false
     }
 }

@@ -119,6 +119,14 @@ public enum APIRouter {
         router.get("/v1/sandboxes/{id}/usage") { _, context in
             try HTTPBody.json(try await manager.usage(context.parameters.require("id")))
         }
+        router.get("/v1/sandboxes/{id}/egress") { _, context in
+            try HTTPBody.json(try await manager.egressInfo(context.parameters.require("id")))
+        }
+        router.post("/v1/sandboxes/{id}/egress") { request, context in
+            let change = try await request.decodeJSON(EgressChange.self, context: context)!
+            let reference = try context.parameters.require("id")
+            return try HTTPBody.json(try await uncancellable { try await manager.changeEgress(reference, change) })
+        }
         router.get("/v1/sandboxes/{id}/logs") { request, context in
             HTTPBody.ndjson(try await manager.logs(context.parameters.require("id"), follow: request.flag("follow")),
                             until: context.channel)

@@ -112,6 +112,7 @@ public actor AgentManager {
                             command: AgentRunner.command, env: spec.env, driver: spec.driver, limits: spec.limits,
                             network: spec.network, labels: spec.labels.merging(["warren.agent": id]) { _, new in new })
         if let user { s.user = "\(user.uid):\(user.gid)" }
+        s.egress = spec.egress
         if let source = workspace?.path ?? spec.workspace {
             s.mounts = [MountSpec(source: source, destination: AgentSpec.workspacePath)]
         }

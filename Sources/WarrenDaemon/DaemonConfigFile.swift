@@ -20,6 +20,8 @@ public struct DaemonConfigFile: Decodable, Sendable, Equatable {
     public var allowMountSources: [String]?
     /// Free space the data root keeps, as a size (`512m`, `2g`).
     public var minFreeSpace: String?
+    /// Named sets of egress allow patterns: `{"python": ["pypi.org", "files.pythonhosted.org"]}`.
+    public var egressPresets: [String: [String]]?
 
     enum CodingKeys: String, CodingKey {
         case insecureRegistries = "insecure-registries"
@@ -30,6 +32,7 @@ public struct DaemonConfigFile: Decodable, Sendable, Equatable {
         case llm
         case allowMountSources = "allow-mount-sources"
         case minFreeSpace = "min-free-space"
+        case egressPresets = "egress-presets"
     }
 
     public init(insecureRegistries: [String]? = nil, registryConfig: String? = nil, dataRoot: String? = nil, socket: String? = nil,

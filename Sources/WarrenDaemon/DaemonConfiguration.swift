@@ -35,6 +35,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var minimumFreeBytes: Int64
     /// Timeouts and per-peer caps of both listeners' connections.
     public var connectionLimits: ConnectionLimits = .standard
+    /// Named sets of egress allow patterns (`--egress-preset NAME`); the config file's
+    /// `egress-presets` add to and replace the built-in ones.
+    public var egressPresets: [String: [String]] = EgressService.defaultPresets
 
     public init(socketPath: String? = nil, dataRoot: String? = nil, listen: HostPort? = nil,
                 tokenFile: String? = nil, defaultDriver: String = "native", helperPath: String? = nil,

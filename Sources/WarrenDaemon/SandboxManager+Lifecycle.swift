@@ -29,6 +29,7 @@ extension SandboxManager {
         guard let info = try? await store.sandboxes.get(id: id), info.state.isActive else { return }
         let stopped = stopRequested.remove(id) != nil
         if info.spec.llm != nil { await facade?.revoke(id) }
+        if info.spec.egress != nil { await egress?.close(id) }
         if info.spec.notebook { await notebooks?.close(id) }
         // An exit that cannot be written (a full disk under the store) is written once it
         // can be: tried again with a growing pause until it is, or the daemon stops (the
@@ -157,6 +158,7 @@ extension SandboxManager {
     func removeNow(_ id: String, driver: any RuntimeDriver) async throws {
         waiters.removeValue(forKey: id)?.cancel()
         await facade?.revoke(id)
+        await egress?.close(id)
         await notebooks?.close(id)
         var cleanupError: WarrenError?
         do {

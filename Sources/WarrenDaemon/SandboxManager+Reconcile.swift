@@ -84,6 +84,11 @@ extension SandboxManager {
                     log.error("cannot serve the LLM facade to a re-adopted sandbox", metadata: ["error": "\(error)"])
                 }
             }
+            if let access = row.spec.egress, let egress {
+                do { try await egress.listen(row.id, access: access) } catch {
+                    log.error("cannot serve the egress proxy to a re-adopted sandbox", metadata: ["error": "\(error)"])
+                }
+            }
             if row.spec.notebook { await notebooks?.opened(row.id) }
             startWaiter(row.id, driver: driver)
             report.readopted.append(row.id)

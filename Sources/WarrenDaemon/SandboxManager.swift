@@ -34,6 +34,8 @@ public actor SandboxManager {
     var isShuttingDown = false
     /// The LLM facade; nil where the daemon serves none (some tests), so `--llm` is refused.
     let facade: LLMFacadeService?
+    /// Egress proxies; nil where the daemon serves none (some tests), so egress is refused.
+    let egress: EgressService?
     /// Notebook tokens, links and sessions; nil where the daemon serves none, so `--notebook` is refused.
     let notebooks: NotebookAccess?
     /// Which host paths clients may bind into sandboxes.
@@ -44,12 +46,13 @@ public actor SandboxManager {
     /// Creates a manager over `store`, using `drivers` to run sandboxes.
     public init(store: WarrenStore, drivers: DriverRegistry, metrics: DaemonMetrics = DaemonMetrics(),
                 defaultStopGrace: Duration = .seconds(10), images: ImageStore? = nil, facade: LLMFacadeService? = nil,
-                notebooks: NotebookAccess? = nil, mountPolicy: MountPolicy = MountPolicy(),
+                notebooks: NotebookAccess? = nil, egress: EgressService? = nil, mountPolicy: MountPolicy = MountPolicy(),
                 storageFloor: StorageFloor? = nil, logger: Logger) {
         self.store = store
         self.mountPolicy = mountPolicy
         self.storageFloor = storageFloor
         self.facade = facade
+        self.egress = egress
         self.notebooks = notebooks
         self.images = images
         self.drivers = drivers
@@ -71,7 +74,7 @@ public actor SandboxManager {
     public func create(_ spec: SandboxSpec, daemonMounts: [MountSpec] = []) async throws -> SandboxInfo {
         guard !isShuttingDown else { throw WarrenError(.unavailable, "the daemon is shutting down") }
         var spec = spec
-        spec.facadeRelay = nil
+        spec.relays = []
         try Self.validate(spec)
         spec.mounts = try mountPolicy.check(spec.mounts)
             + daemonMounts.map { MountSpec(source: $0.source, destination: $0.destination, readOnly: $0.readOnly, managed: true) }
@@ -80,6 +83,10 @@ public actor SandboxManager {
         if let access = spec.llm {
             guard let facade else { throw WarrenError(.unavailable, "this daemon serves no LLM facade") }
             _ = try await facade.validate(access)
+        }
+        if let access = spec.egress {
+            guard let egress else { throw WarrenError(.unavailable, "this daemon serves no egress proxy") }
+            spec.egress = try await egress.prepare(access)
         }
         if spec.notebook {
             guard notebooks != nil else { throw WarrenError(.unavailable, "this daemon serves no notebooks") }
@@ -117,7 +124,7 @@ public actor SandboxManager {
         log.info("sandbox created", metadata: ["driver": "\(driver.name)", "name": "\(spec.name ?? "")"])
 
         do {
-            try await driver.create(id: id, spec: try await withNotebook(id, try await withFacade(id, spec)))
+            try await driver.create(id: id, spec: try await withNotebook(id, try await withEgress(id, try await withFacade(id, spec))))
         } catch {
             throw await failStart(id, driver: driver, error: error, phase: "create")
         }
@@ -147,6 +154,7 @@ public actor SandboxManager {
         let wrapped = WarrenError.wrap(error)
         let log = logger.with(id)
         await facade?.revoke(id)
+        await egress?.close(id)
         await notebooks?.close(id)
         log.error("sandbox \(phase) failed", metadata: ["error": "\(wrapped.message)"])
         metrics.sandboxesFailed.increment()
@@ -180,7 +188,7 @@ public actor SandboxManager {
         let names = Set(env.map { String($0.prefix { $0 != "=" }) })
         var guest = spec
         guest.env = spec.env.filter { !names.contains(String($0.prefix { $0 != "=" })) } + env
-        guest.facadeRelay = relay
+        guest.relays.append(relay)
         return guest
     }
 

@@ -103,6 +103,29 @@ extension WarrenStore {
                 t.primaryKey(["agent_id", "turn", "line"])
             }
         }
+        m.registerMigration("v5-egress") { db in
+            // Each egress connection (the newest per sandbox), and each sandbox's totals.
+            try db.create(table: "egress_connections") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("sandbox_id", .text).notNull()
+                t.column("time", .double).notNull()
+                t.column("host", .text).notNull()
+                t.column("port", .integer).notNull()
+                t.column("address", .text)
+                t.column("allowed", .boolean).notNull()
+                t.column("reason", .text)
+                t.column("bytes_out", .integer).notNull()
+                t.column("bytes_in", .integer).notNull()
+                t.column("via", .text).notNull()
+            }
+            try db.create(index: "egress_connections_sandbox", on: "egress_connections", columns: ["sandbox_id", "id"])
+            try db.create(table: "egress_usage") { t in
+                t.primaryKey("sandbox_id", .text)
+                t.column("bytes", .integer).notNull()
+                t.column("connections", .integer).notNull()
+                t.column("denied", .integer).notNull()
+            }
+        }
         return m
     }()
 }

@@ -21,6 +21,19 @@ public struct SandboxRepository: Sendable {
         try await mapErrors { try await writer.write { db in try Self.update(db, info) } }
     }
 
+    /// Reads the row, changes it with `mutate` and writes it back in one transaction
+    /// (nothing else's change to it is lost); returns the row as written.
+    public func modify(id: String, _ mutate: @escaping @Sendable (inout SandboxInfo) throws -> Void) async throws -> SandboxInfo {
+        try await mapErrors {
+            try await writer.write { db in
+                guard var info = try Self.fetch(db, id: id) else { throw WarrenError(.notFound, "no such sandbox: \(id)") }
+                try mutate(&info)
+                try Self.update(db, info)
+                return info
+            }
+        }
+    }
+
     /// The row with exactly this id, removed or not.
     public func get(id: String) async throws -> SandboxInfo? {
         try await mapErrors { try await writer.read { db in try Self.fetch(db, id: id) } }

@@ -17,6 +17,8 @@ public final class WarrenStore: Sendable {
     public let llm: LLMRepository
     /// Agent sessions and their events.
     public let agents: AgentRepository
+    /// The egress audit and byte totals.
+    public let egress: EgressRepository
 
     let writer: any DatabaseWriter
     let logger: Logger
@@ -52,6 +54,7 @@ public final class WarrenStore: Sendable {
         self.events = EventRepository(writer: writer)
         self.llm = LLMRepository(writer: writer)
         self.agents = AgentRepository(writer: writer)
+        self.egress = EgressRepository(writer: writer)
         logger.debug("database ready", metadata: ["migrations": "\(Self.migrator.migrations)"])
     }
 

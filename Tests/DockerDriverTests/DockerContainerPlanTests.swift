@@ -94,10 +94,11 @@ struct DockerContainerPlanTests {
         #expect(host.ReadonlyRootfs == true && host.NetworkMode == "warren-\(id)")
     }
 
-    @Test("a sandbox with LLM access: a locked-down holder owns the network namespace, the workload joins it")
-    func netnsHolder() {
+    @Test("a sandbox with relays (LLM access, egress): a locked-down holder owns the network namespace, the workload joins it")
+    func netnsHolder() throws {
         var spec = SandboxSpec(image: "busybox", command: ["sh"], limits: ResourceLimits.defaults, hostname: "agent")
-        spec.facadeRelay = GuestRelay(port: 8765, socketPath: "/data/llm/abc.sock")
+        let relays = [GuestRelay(port: 8765, socketPath: "/data/llm/abc.sock"), GuestRelay(port: 8766, socketPath: "/data/egress/abc.sock")]
+        spec.relays = relays
         let holder = DockerContainerPlan.netnsHolderConfig(id: id, spec: spec, image: "sha256:abc", owner: "me",
                                                            network: "none", pause: "/data/docker/pause")
         let host = try! #require(holder.HostConfig)
@@ -105,7 +106,7 @@ struct DockerContainerPlanTests {
         #expect(holder.Entrypoint == ["/.warren-pause"] && holder.Cmd == [] && holder.User == "65534:65534")
         #expect(holder.Hostname == "agent" && holder.Labels?["warren.role"] == "netns")
         #expect(holder.Labels?["warren.sandbox"] == id && holder.Labels?["warren.owner"] == "me")
-        #expect(holder.Labels?["warren.llm-relay"] == nil, "the relay is found through the workload only")
+        #expect(holder.Labels?["warren.relays"] == nil, "the relays are found through the workload only")
         #expect(host.CapDrop == ["ALL"] && host.SecurityOpt == DockerContainerPlan.securityOptions && host.Privileged == false)
         #expect(host.ReadonlyRootfs == true && host.NetworkMode == "none" && host.PidsLimit == 4 && host.Memory == 16 << 20)
         #expect(host.Mounts == [DockerMount(source: "/data/docker/pause", target: "/.warren-pause", readOnly: true)])
@@ -114,7 +115,10 @@ struct DockerContainerPlanTests {
                                                            network: "container:warren-\(id)-net")
         #expect(workload.HostConfig?.NetworkMode == "container:warren-\(id)-net")
         #expect(workload.Hostname == nil, "Docker refuses a hostname for a container in another's namespace")
-        #expect(workload.Labels?["warren.llm-relay"] == "8765:/data/llm/abc.sock")
+        let label = try #require(workload.Labels?["warren.relays"])
+        #expect(try WarrenJSON.decoder().decode([GuestRelay].self, from: Data(label.utf8)) == relays)
+        #expect(workload.HostConfig?.Mounts?.contains(DockerMount(source: "/data/llm/resolv.conf", target: "/etc/resolv.conf", readOnly: true)) == true,
+                "no network: its resolv.conf names the loopback name server")
         #expect(DockerContainerPlan.holderName(id) == "warren-\(id)-net")
     }
 

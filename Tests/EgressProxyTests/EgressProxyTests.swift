@@ -52,16 +52,17 @@ struct EgressProxyTests {
     }
 
     final class Audit: Sendable {
-        private let box = NIOLockedValueBox<[EgressConnection]>([])
-        func add(_ c: EgressConnection) { box.withLockedValue { $0.append(c) } }
-        var all: [EgressConnection] { box.withLockedValue { $0 } }
+        private let box = NIOLockedValueBox<[EgressRecord]>([])
+        func add(_ c: EgressRecord) { box.withLockedValue { $0.append(c) } }
+        var all: [EgressRecord] { box.withLockedValue { $0 } }
     }
 
     /// A proxy on a fresh Unix socket, serving until the test ends.
-    func proxy(_ rules: [String], resolve: @escaping @Sendable (String) async throws -> [IPAddress] = { _ in [] })
+    func proxy(_ rules: [String], budget: EgressBudget = EgressBudget(),
+               resolve: @escaping @Sendable (String) async throws -> [IPAddress] = { _ in [] })
         async throws -> (EgressProxy, String, Audit) {
         let audit = Audit()
-        let proxy = EgressProxy(policy: try EgressPolicy(parsing: rules), resolve: resolve, record: { audit.add($0) })
+        let proxy = EgressProxy(policy: try EgressPolicy(parsing: rules), budget: budget, resolve: resolve, record: { audit.add($0) })
         let path = NSTemporaryDirectory() + "warren-egress-\(UUID().uuidString.prefix(8)).sock"
         let server = try await EgressProxy.bind(unixSocket: path)
         Task { try await proxy.serve(server) }
@@ -145,5 +146,68 @@ struct EgressProxyTests {
         #expect(try await exchange(socket, "GET https://x.test/ HTTP/1.1\r\n\r\n").contains("goes through CONNECT"))
         let huge = "GET http://127.0.0.1/ HTTP/1.1\r\nX: " + String(repeating: "a", count: 20_000)
         #expect(try await exchange(socket, huge).hasPrefix("HTTP/1.1 431"))
+    }
+
+    /// A SOCKS5 conversation: the greeting, then (when the proxy accepted it) the request,
+    /// then `payload`; returns the method reply, the request reply and what followed.
+    func socks(_ socket: String, methods: [UInt8] = [0], request: [UInt8], payload: String) async throws -> ([UInt8], [UInt8], String) {
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(unixDomainSocketPath: socket) { channel in
+                channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+            }
+        return try await channel.executeThenClose { inbound, outbound in
+            var bytes: [UInt8] = []
+            var iterator = inbound.makeAsyncIterator()
+            try await outbound.write(ByteBuffer(bytes: [5, UInt8(methods.count)] + methods))
+            while bytes.count < 2, let b = try await iterator.next() { bytes += b.readableBytesView }
+            let method = Array(bytes.prefix(2))
+            bytes.removeFirst(min(2, bytes.count))
+            guard method == [5, 0] else { return (method, [], "") }
+            try await outbound.write(ByteBuffer(bytes: request))
+            while bytes.count < 10, let b = try await iterator.next() { bytes += b.readableBytesView }
+            let reply = Array(bytes.prefix(10))
+            bytes.removeFirst(min(10, bytes.count))
+            guard reply.count == 10, reply[1] == 0 else { return (method, reply, "") }
+            try await outbound.write(ByteBuffer(string: payload))
+            while let b = try await iterator.next() { bytes += b.readableBytesView }
+            return (method, reply, String(decoding: bytes, as: UTF8.self))
+        }
+    }
+
+    static func port(_ p: Int) -> [UInt8] { [UInt8(p >> 8), UInt8(p & 0xff)] }
+
+    @Test("SOCKS5: CONNECT by address and by name (resolved by the proxy) carries bytes; a denied host gets reply 2, an unknown command 7")
+    func socksConnect() async throws {
+        let origin = try await Origin()
+        let (_, socket, audit) = try await proxy(["127.0.0.1/32", "origin.test"]) { name in
+            name == "origin.test" ? [IPAddress("127.0.0.1")!] : []
+        }
+        let get = "GET /s HTTP/1.1\r\nHost: o\r\n\r\n"
+        let (method, reply, out) = try await socks(socket, request: [5, 1, 0, 1, 127, 0, 0, 1] + Self.port(origin.port), payload: get)
+        #expect(method == [5, 0] && reply.prefix(2) == [5, 0] && out.hasSuffix("hello"), "\(method) \(reply) \(out)")
+        let name = Array("denied.test".utf8)
+        let (_, refused, _) = try await socks(socket, request: [5, 1, 0, 3, UInt8(name.count)] + name + [0, 80], payload: "")
+        #expect(refused.prefix(2) == [5, 2], "not allowed by the rules: \(refused)")
+        let (_, bind, _) = try await socks(socket, request: [5, 2, 0, 1, 127, 0, 0, 1, 0, 80], payload: "")
+        #expect(bind.prefix(2) == [5, 7], "BIND is not supported: \(bind)")
+        let (noAuth, _, _) = try await socks(socket, methods: [2], request: [], payload: "")
+        #expect(noAuth == [5, 0xFF], "only no-authentication is offered")
+        for _ in 0..<100 where audit.all.count < 2 { try await Task.sleep(for: .milliseconds(20)) }
+        let socksEntries = audit.all.filter { $0.via == "socks" }
+        #expect(socksEntries.contains { $0.allowed && $0.bytesIn > 0 } && socksEntries.contains { !$0.allowed && $0.host == "denied.test" })
+    }
+
+    @Test("a byte budget: the connection that crosses it is cut, the next one is refused with a clear answer")
+    func budget() async throws {
+        let origin = try await Origin()
+        let budget = EgressBudget(limit: 60)
+        let (_, socket, audit) = try await proxy(["127.0.0.1/32"], budget: budget)
+        let first = try await exchange(socket, "GET http://127.0.0.1:\(origin.port)/ HTTP/1.1\r\n\r\n")
+        #expect(!first.hasSuffix("hello"), "the answer goes past 60 bytes (with the request) and is cut: \(first)")
+        #expect(budget.spent == 60)
+        let next = try await exchange(socket, "GET http://127.0.0.1:\(origin.port)/ HTTP/1.1\r\n\r\n")
+        #expect(next.hasPrefix("HTTP/1.1 403") && next.contains("egress budget of 60 bytes for this sandbox is spent"), "\(next)")
+        for _ in 0..<100 where audit.all.count < 2 { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(audit.all.map(\.reason).contains("budget spent"))
     }
 }

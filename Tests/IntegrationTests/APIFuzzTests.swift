@@ -72,7 +72,7 @@ struct APIFuzzTests {
         p.standardError = log
         p.standardInput = FileHandle.nullDevice
         try p.run()
-        try await runBlocking { p.waitUntilExit() }
+        try await runBlocking { p.waitForExit() }
         try log.close()
         let output = (try? String(contentsOfFile: report, encoding: .utf8)) ?? ""
         #expect(p.terminationStatus == 0, "schemathesis found problems:\n\(output.suffix(6000))")

@@ -49,7 +49,7 @@ struct AgentRemoteRepoTests {
 
         func cleanUp() {
             daemon.cleanUp()
-            kill(server.processIdentifier, SIGKILL); server.waitUntilExit()
+            kill(server.processIdentifier, SIGKILL); server.waitForExit()
             try? removeTree(dir)
         }
     }

@@ -109,7 +109,7 @@ struct CLITerminalTests {
         }
         kill(p.processIdentifier, SIGINT)
         seen += out.fileHandleForReading.readDataToEndOfFile()
-        try await runBlocking { p.waitUntilExit() }
+        try await runBlocking { p.waitForExit() }
         #expect(p.terminationStatus == 42)
         #expect(String(decoding: seen, as: UTF8.self).contains("got-int"))
     }

@@ -76,14 +76,14 @@ final class DaemonHarness: @unchecked Sendable {
     func crash() {
         guard let p = process else { return }
         kill(p.processIdentifier, SIGKILL)
-        p.waitUntilExit()
+        p.waitForExit()
         process = nil
     }
 
     func stop() {
         guard let p = process else { return }
         p.terminate()
-        p.waitUntilExit()
+        p.waitForExit()
         process = nil
     }
 
@@ -110,7 +110,7 @@ final class DaemonHarness: @unchecked Sendable {
         }
         let o = out.fileHandleForReading.readDataToEndOfFile()
         let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
+        p.waitForExit()
         return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
     }
 

@@ -131,7 +131,7 @@ struct DockerDriverTests {
         listener.standardOutput = FileHandle.nullDevice
         listener.standardError = FileHandle.nullDevice
         try listener.run()
-        defer { kill(listener.processIdentifier, SIGKILL); listener.waitUntilExit() }
+        defer { kill(listener.processIdentifier, SIGKILL); listener.waitForExit() }
         for _ in 0..<50 where !TestRegistry.accepts(port) { try await Task.sleep(for: .milliseconds(100)) }
 
         // Every IPv4 address of the host, the default bridge's among them.

@@ -34,7 +34,7 @@ struct DockerInteractiveTests {
             }
             kill(p.processIdentifier, SIGTERM)
             seen.append(out.fileHandleForReading.readDataToEndOfFile())
-            p.waitUntilExit()
+            p.waitForExit()
             return seen
         }
         #expect(String(decoding: seen, as: UTF8.self).contains("got-term") && p.terminationStatus == 9,

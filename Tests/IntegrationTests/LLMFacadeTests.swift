@@ -37,7 +37,7 @@ struct LLMFacadeTests {
             p.standardError = FileHandle.nullDevice
             try p.run()
             let data = out.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
+            p.waitForExit()
             return data
         }
         guard let object = try JSONSerialization.jsonObject(with: output) as? [String: Any] else {

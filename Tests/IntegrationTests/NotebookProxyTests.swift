@@ -110,7 +110,7 @@ struct NotebookProxyTests {
         #expect(text.contains("\"open\": true"), "the WebSocket opened: \(text)")
         #expect(try await d.cli(["stop", "-t", "5", id]).status == 0)
         text += String(decoding: reader.readDataToEndOfFile(), as: UTF8.self)
-        try await runBlocking { holder.waitUntilExit() }
+        try await runBlocking { holder.waitForExit() }
         #expect(text.contains("\"ended\": \"close frame\"") || text.contains("\"ended\": \"connection closed\""), "\(text)")
         let after = try await NotebookClient.run(["status", "http://127.0.0.1:\(port)" + NotebookPaths.prefix(id) + "api/status"])
         #expect(after["status"] as? Int == 410, "a stopped sandbox's notebook is gone")

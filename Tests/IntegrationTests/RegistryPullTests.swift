@@ -336,7 +336,7 @@ struct RegistryPullTests {
         }
         #expect(partial, "the download was under way")
         try await runBlocking { d.crash() }
-        try await runBlocking { pull.waitUntilExit() }
+        try await runBlocking { pull.waitForExit() }
         let before = Self.blobNames(d)
         #expect(try Self.storeIsSound(d))
         try await d.restart()
@@ -353,7 +353,7 @@ struct RegistryPullTests {
         try await Task.sleep(for: .microseconds(1_500_000))
         slow.stop()
         let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        try await runBlocking { pull2.waitUntilExit() }
+        try await runBlocking { pull2.waitForExit() }
         #expect(pull2.terminationStatus != 0 && message.contains("unreachable"), "\(message)")
         #expect(try Self.storeIsSound(d))
         #expect(Self.blobNames(d).count <= before.count + 1, "at most the config arrived")
@@ -403,7 +403,7 @@ struct RegistryPullTests {
 
         let pulls = (0..<3).map { _ in d.cliProcess(["pull", "-q", ref]) }
         for p in pulls { p.standardOutput = FileHandle.nullDevice; try p.run() }
-        for p in pulls { p.waitUntilExit() }
+        for p in pulls { p.waitForExit() }
         #expect(pulls.allSatisfy { $0.terminationStatus == 0 })
         let details = try await Self.inspect(d, ref)
         let gets = slow.requests().filter { ($0["method"] as? String) == "GET" }.compactMap { $0["path"] as? String }
@@ -418,8 +418,8 @@ struct RegistryPullTests {
             try pull.run()
             try await Task.sleep(for: .microseconds(100_000))
             try rmi.run()
-            try await runBlocking { pull.waitUntilExit() }
-            try await runBlocking { rmi.waitUntilExit() }
+            try await runBlocking { pull.waitForExit() }
+            try await runBlocking { rmi.waitForExit() }
             #expect(pull.terminationStatus == 0)
             #expect(try Self.storeIsSound(d))
             let tagged = try await d.cli(["images", "-q"]).stdout.isEmpty == false

@@ -35,7 +35,7 @@ public enum TestDocker {
         try p.run()
         let o = out.fileHandleForReading.readDataToEndOfFile()
         let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
+        p.waitForExit()
         return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
                       stderr: String(decoding: e, as: UTF8.self))
     }
@@ -67,7 +67,7 @@ public enum TestDocker {
         p.executableURL = URL(fileURLWithPath: "/bin/sh")
         p.arguments = ["-c", "tar -C \"$1\" -c . | \"$2\" import - \"$3\" >/dev/null", "sh", try TestRootfs.path(), cli, name]
         try p.run()
-        p.waitUntilExit()
+        p.waitForExit()
         guard p.terminationStatus == 0 else { throw WarrenError(.internalError, "docker import of the test rootfs failed") }
         return name
     }

@@ -68,7 +68,7 @@ public final class TestLLMUpstream: @unchecked Sendable {
     }
 
     public func stop() {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitForExit() }
         try? removeTree(dir)
     }
 }

@@ -92,7 +92,7 @@ public final class TestRegistry: @unchecked Sendable {
         // SIGKILL: a test runner may pass SIGTERM on ignored, and these keep no state worth a clean exit.
         for p in processes where p.isRunning {
             kill(p.processIdentifier, SIGKILL)
-            p.waitUntilExit()
+            p.waitForExit()
         }
         processes = []
     }
@@ -164,7 +164,7 @@ public final class TestRegistryProxy: @unchecked Sendable {
     public func stop() {
         if process.isRunning {
             kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            process.waitForExit()
         }
     }
 }

@@ -53,7 +53,7 @@ public enum TestRootfs {
         p.standardError = out
         try p.run()
         let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
+        p.waitForExit()
         let text = String(decoding: data, as: UTF8.self)
         guard p.terminationStatus == 0 else { throw WarrenError(.internalError, "\(path) \(args) failed: \(text)") }
         return text

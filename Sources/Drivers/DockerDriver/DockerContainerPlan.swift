@@ -11,13 +11,14 @@ public enum DockerContainerPlan {
     public static let timeoutLabel = "warren.timeout"
     /// Label holding the terminal's first size (`ROWSxCOLS`), applied once the container runs.
     public static let consoleSizeLabel = "warren.console-size"
-    /// Label holding the facade relay (`PORT:SOCKET`), set up again when a daemon re-adopts the sandbox.
-    public static let facadeRelayLabel = "warren.llm-relay"
-    /// On a container without a network but with the facade's relay: its resolv.conf
-    /// names the name server the driver runs on its loopback (the file's host path).
+    /// Label holding the guest relays (a JSON array of `GuestRelay`), set up again when a
+    /// daemon re-adopts the sandbox.
+    public static let relaysLabel = "warren.relays"
+    /// On a container without a network but with relays: its resolv.conf names the name
+    /// server the driver runs on its loopback (the file's host path).
     public static let nameServerLabel = "warren.name-server"
 
-    /// The resolv.conf of such a container, beside the facade's sockets.
+    /// The resolv.conf of such a container, beside its first relay's socket.
     public static func nameServerResolvConf(_ relay: GuestRelay) -> String {
         String(relay.socketPath[..<(relay.socketPath.lastIndex(of: "/") ?? relay.socketPath.startIndex)]) + "/resolv.conf"
     }
@@ -91,7 +92,9 @@ public enum DockerContainerPlan {
         labels[ownerLabel] = owner
         if let timeout = spec.limits.timeoutSeconds { labels[timeoutLabel] = "\(timeout)" }
         if spec.tty, let size = spec.consoleSize { labels[consoleSizeLabel] = "\(size.rows)x\(size.cols)" }
-        if let relay = spec.facadeRelay { labels[facadeRelayLabel] = "\(relay.port):\(relay.socketPath)" }
+        if !spec.relays.isEmpty, let json = try? WarrenJSON.encoder().encode(spec.relays) {
+            labels[relaysLabel] = String(decoding: json, as: UTF8.self)
+        }
         config.Labels = labels
         config.Tty = spec.tty
         config.OpenStdin = spec.stdin || spec.tty
@@ -121,7 +124,7 @@ public enum DockerContainerPlan {
         host.Ulimits = ulimits.isEmpty ? nil : ulimits
         host.StorageOpt = spec.limits.diskBytes.map { ["size": "\($0)"] }
         var mounts = spec.mounts.map { DockerMount(source: $0.source, target: $0.destination, readOnly: $0.readOnly) }
-        if let relay = spec.facadeRelay, spec.network == .none {
+        if let relay = spec.relays.first, spec.network == .none {
             // No network: names resolve through /etc/hosts, and the driver's name server on
             // the loopback answers every other lookup "no such name" at once.
             let file = nameServerResolvConf(relay)

@@ -23,7 +23,7 @@ public actor DockerDriver: RuntimeDriver {
     let logger: Logger
     private var client: DockerClient?
     /// Listeners relaying the LLM facade into running containers, by sandbox.
-    var relays: [String: Int32] = [:]
+    var relays: [String: [Int32]] = [:]
     /// Per sandbox without a network, the name server's socket on its loopback.
     var nameServers: [String: Int32] = [:]
     static let nameServerResolvConf = "nameserver 127.0.0.1\n"
@@ -96,13 +96,13 @@ public actor DockerDriver: RuntimeDriver {
         }
         var workloadNetwork = network
         do {
-            if spec.facadeRelay != nil, let pause = pauseProgram {
+            if !spec.relays.isEmpty, let pause = pauseProgram {
                 let holder = DockerContainerPlan.netnsHolderConfig(id: id, spec: spec, image: image, owner: owner,
                                                                    network: network, pause: pause)
                 _ = try await engine.createContainer(name: DockerContainerPlan.holderName(id), holder)
                 workloadNetwork = "container:" + DockerContainerPlan.holderName(id)
             }
-            if let relay = spec.facadeRelay, spec.network == .none {
+            if let relay = spec.relays.first, spec.network == .none {
                 let file = DockerContainerPlan.nameServerResolvConf(relay)
                 if (try? String(contentsOfFile: file, encoding: .utf8)) != Self.nameServerResolvConf {
                     try Data(Self.nameServerResolvConf.utf8).write(to: URL(fileURLWithPath: file), options: .atomic)

@@ -108,7 +108,7 @@ public actor NativeDriver: RuntimeDriver {
                 stdin: spec.stdin, consoleSize: spec.consoleSize,
                 idMap: rootless ? IDMap(hostID: getuid(), size: 1) : try allocateSlot(id),
                 cgroupPath: cgroupParent + "/" + id, rootfsMode: rootfsMode, rootless: rootless,
-                facadeRelay: spec.facadeRelay)
+                relays: spec.relays)
             try writeFileAtomically(b.configFile, Array(try WarrenJSON.encoder().encode(config)), mode: 0o600)
         } catch {
             let map = idMapOf(id)
