@@ -3,6 +3,7 @@ import LinuxSupport
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 import WarrenCore
 
 /// A sandbox's egress proxy: HTTP `CONNECT` tunnels, plain-HTTP forwarding and SOCKS5
@@ -17,10 +18,13 @@ import WarrenCore
 /// once. With a byte budget, connections stop once the sandbox has moved that much.
 public final class EgressProxy: Sendable {
     private let policyBox: NIOLockedValueBox<EgressPolicy>
+    /// Host name → headers added to each of its requests (TLS terminated by `authority`).
+    private let secretsBox: NIOLockedValueBox<[String: [String: String]]>
+    private let authority: EgressAuthority?
     public let budget: EgressBudget
     private let hostAddresses: Set<IPAddress>
     private let resolve: @Sendable (String) async throws -> [IPAddress]
-    private let record: @Sendable (EgressRecord) -> Void
+    let record: @Sendable (EgressRecord) -> Void
     /// How long connecting to an origin may take.
     public static let connectTimeout: TimeAmount = .seconds(10)
     /// How long a client may take to send its request's head.
@@ -30,10 +34,13 @@ public final class EgressProxy: Sendable {
     /// The client connections open now, closed by `closeConnections`.
     private let open = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
 
-    public init(policy: EgressPolicy, budget: EgressBudget = EgressBudget(), hostAddresses: Set<IPAddress> = [],
+    public init(policy: EgressPolicy, secrets: [String: [String: String]] = [:], authority: EgressAuthority? = nil,
+                budget: EgressBudget = EgressBudget(), hostAddresses: Set<IPAddress> = [],
                 resolve: @escaping @Sendable (String) async throws -> [IPAddress] = EgressProxy.systemResolve,
                 record: @escaping @Sendable (EgressRecord) -> Void = { _ in }) {
         policyBox = NIOLockedValueBox(policy)
+        secretsBox = NIOLockedValueBox(secrets)
+        self.authority = authority
         self.budget = budget
         self.hostAddresses = hostAddresses
         self.resolve = resolve
@@ -43,6 +50,12 @@ public final class EgressProxy: Sendable {
     public var policy: EgressPolicy {
         get { policyBox.withLockedValue { $0 } }
         set { policyBox.withLockedValue { $0 = newValue } }
+    }
+
+    /// The headers added per host; hosts with none are tunnelled untouched.
+    public var secrets: [String: [String: String]] {
+        get { secretsBox.withLockedValue { $0 } }
+        set { secretsBox.withLockedValue { $0 = newValue } }
     }
 
     /// Serves `server`'s connections until it closes.
@@ -126,6 +139,11 @@ public final class EgressProxy: Sendable {
                 let (host, port) = request.target
                 switch request {
                 case .tunnel:
+                    if let authority = self.authority, let headers = self.secrets[host] {
+                        try await self.intercept(client, host: host, port: port, headers: headers, authority: authority,
+                                                 &requests, outbound)
+                        return
+                    }
                     try await self.run(client, host: host, port: port, via: "connect", leftover: leftover, &requests, outbound,
                                        established: Array("HTTP/1.1 200 Connection Established\r\n\r\n".utf8),
                                        refused: Self.answer)
@@ -209,7 +227,8 @@ public final class EgressProxy: Sendable {
                       + (kinds.isEmpty ? "" : " (\(kinds.sorted().joined(separator: ", ")))"), reason: "address not allowed")
     }
 
-    func connect(_ address: IPAddress, _ host: String, _ port: Int, _ loop: any EventLoop) async throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
+    func connect(_ address: IPAddress, _ host: String, _ port: Int, _ loop: any EventLoop,
+                 tls: NIOSSLContext? = nil) async throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
         do {
             let socketAddress = try SocketAddress(ipAddress: address.description, port: port)
             return try await ClientBootstrap(group: loop)
@@ -217,7 +236,10 @@ public final class EgressProxy: Sendable {
                 .channelOption(.allowRemoteHalfClosure, value: true)
                 .connect(to: socketAddress) { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel,
+                        if let tls {
+                            try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: host))
+                        }
+                        return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel,
                                                                     configuration: .init(isOutboundHalfClosureEnabled: true))
                     }
                 }

@@ -82,6 +82,12 @@ struct DaemonCommand: AsyncParsableCommand {
                 configuration.egressPresets[name] = patterns
             }
         }
+        for (name, secret) in file.egressSecrets ?? [:] {
+            try InputRules.text(name, "egress secret name", maxBytes: 64, allowEmpty: false)
+            try secret.validate(name)
+            configuration.egressSecrets[name] = secret
+        }
+        configuration.egressTrustFile = file.egressTrust
         if let headerTimeout {
             try InputRules.number(headerTimeout, "--header-timeout", in: 0.1...3600)
             configuration.connectionLimits.headerTimeout = .milliseconds(Int64(headerTimeout * 1000))

@@ -14,11 +14,15 @@ struct EgressOptions: ParsableArguments {
     var addHosts: [String] = []
     @Option(name: .customLong("egress-budget"), help: "Bytes the sandbox may move through its proxy in all, e.g. 500m.")
     var budget: String?
+    @Option(name: .customLong("egress-secret"),
+            help: "Have the proxy add a secret of the daemon's config (headers for its hosts) to the sandbox's requests; the sandbox never holds it (repeatable).")
+    var secrets: [String] = []
 
     /// The egress asked for; nil when no flag asks for any.
     func access() throws -> EgressAccess? {
-        guard !allowHosts.isEmpty || !presets.isEmpty || !addHosts.isEmpty || budget != nil else { return nil }
-        let access = EgressAccess(allow: allowHosts, presets: presets, hosts: addHosts, budgetBytes: try budget.map(ByteSize.parse))
+        guard !allowHosts.isEmpty || !presets.isEmpty || !addHosts.isEmpty || budget != nil || !secrets.isEmpty else { return nil }
+        let access = EgressAccess(allow: allowHosts, presets: presets, hosts: addHosts, budgetBytes: try budget.map(ByteSize.parse),
+                                  secrets: secrets)
         try access.validate()
         return access
     }

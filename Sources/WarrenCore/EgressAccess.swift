@@ -14,13 +14,17 @@ public struct EgressAccess: Codable, Sendable, Equatable {
     public var hosts: [String]
     /// Bytes, both ways together, the sandbox may move through its proxy; nil: no cap.
     public var budgetBytes: Int64?
+    /// Secrets of the daemon's config whose headers the proxy adds to the sandbox's
+    /// requests to their hosts (the sandbox never holds them); their hosts are allowed.
+    public var secrets: [String]
 
     public init(allow: [String] = [], deny: [String] = [], presets: [String] = [], hosts: [String] = [],
-                budgetBytes: Int64? = nil) {
+                budgetBytes: Int64? = nil, secrets: [String] = []) {
         self.allow = allow; self.deny = deny; self.presets = presets; self.hosts = hosts; self.budgetBytes = budgetBytes
+        self.secrets = secrets
     }
 
-    enum CodingKeys: String, CodingKey { case allow, deny, presets, hosts, budgetBytes }
+    enum CodingKeys: String, CodingKey { case allow, deny, presets, hosts, budgetBytes, secrets }
 
     /// Every field may be left out.
     public init(from decoder: any Decoder) throws {
@@ -30,6 +34,7 @@ public struct EgressAccess: Codable, Sendable, Equatable {
         presets = try c.decodeIfPresent([String].self, forKey: .presets) ?? []
         hosts = try c.decodeIfPresent([String].self, forKey: .hosts) ?? []
         budgetBytes = try c.decodeIfPresent(Int64.self, forKey: .budgetBytes)
+        secrets = try c.decodeIfPresent([String].self, forKey: .secrets) ?? []
     }
 
     /// The guest loopback port the egress proxy answers on inside a sandbox.
@@ -63,6 +68,7 @@ public struct EgressAccess: Codable, Sendable, Equatable {
         _ = try policy()
         _ = try hostMap()
         try InputRules.count(presets, "egress presets", max: 64)
+        try InputRules.count(secrets, "egress secrets", max: 64)
         if let budgetBytes, budgetBytes <= 0 { throw WarrenError(.invalidArgument, "--egress-budget must be positive") }
     }
 
@@ -74,6 +80,18 @@ public struct EgressAccess: Codable, Sendable, Equatable {
         return ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"].map { "\($0)=\(proxy)" }
             + ["ALL_PROXY=socks5h://127.0.0.1:\(guestPort)", "all_proxy=socks5h://127.0.0.1:\(guestPort)",
                "NO_PROXY=\(none)", "no_proxy=\(none)"]
+    }
+
+    /// Where a sandbox with secrets finds the daemon's egress CA: the system's roots with
+    /// it (`ca-certificates.crt`) and the CA alone (`warren-egress-ca.crt`).
+    public static let trustDirectory = "/run/warren-egress"
+
+    /// What a sandbox with secrets gets besides `environment`: every common TLS stack
+    /// pointed at the bundle that trusts the daemon's CA.
+    public static var trustEnvironment: [String] {
+        let bundle = trustDirectory + "/ca-certificates.crt"
+        return ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO", "PIP_CERT"].map { "\($0)=\(bundle)" }
+            + ["NODE_EXTRA_CA_CERTS=\(trustDirectory)/warren-egress-ca.crt"]
     }
 
     /// `allow` with `pattern` added (and taken out of `deny`).

@@ -1,3 +1,4 @@
+import EgressProxy
 import Foundation
 import WarrenCore
 
@@ -22,6 +23,11 @@ public struct DaemonConfigFile: Decodable, Sendable, Equatable {
     public var minFreeSpace: String?
     /// Named sets of egress allow patterns: `{"python": ["pypi.org", "files.pythonhosted.org"]}`.
     public var egressPresets: [String: [String]]?
+    /// Headers the egress proxy adds for hosts: `{"github": {"hosts": ["github.com"], "headers": {"Authorization": "Bearer ..."}}}`.
+    /// Keep a file with secrets readable by root only.
+    public var egressSecrets: [String: EgressSecret]?
+    /// Extra CA certificates (PEM) trusted for origins whose TLS the proxy terminates.
+    public var egressTrust: String?
 
     enum CodingKeys: String, CodingKey {
         case insecureRegistries = "insecure-registries"
@@ -33,6 +39,8 @@ public struct DaemonConfigFile: Decodable, Sendable, Equatable {
         case allowMountSources = "allow-mount-sources"
         case minFreeSpace = "min-free-space"
         case egressPresets = "egress-presets"
+        case egressSecrets = "egress-secrets"
+        case egressTrust = "egress-trust"
     }
 
     public init(insecureRegistries: [String]? = nil, registryConfig: String? = nil, dataRoot: String? = nil, socket: String? = nil,

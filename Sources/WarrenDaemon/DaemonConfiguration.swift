@@ -1,5 +1,6 @@
 import Foundation
 import DockerDriver
+import EgressProxy
 import ImageStore
 import WarrenCore
 
@@ -38,6 +39,10 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// Named sets of egress allow patterns (`--egress-preset NAME`); the config file's
     /// `egress-presets` add to and replace the built-in ones.
     public var egressPresets: [String: [String]] = EgressService.defaultPresets
+    /// Named header sets the egress proxy adds for hosts (`--egress-secret NAME`).
+    public var egressSecrets: [String: EgressSecret] = [:]
+    /// Extra CA certificates (PEM) the egress proxy trusts for origins it terminates TLS to.
+    public var egressTrustFile: String?
 
     public init(socketPath: String? = nil, dataRoot: String? = nil, listen: HostPort? = nil,
                 tokenFile: String? = nil, defaultDriver: String = "native", helperPath: String? = nil,

@@ -16,6 +16,12 @@ public actor EgressService {
     let socketDirectory: String
     /// Named sets of allow patterns (`--egress-preset python`).
     let presets: [String: [String]]
+    /// Named header sets the proxy adds for hosts, from the daemon's config.
+    let secrets: [String: EgressSecret]
+    /// Extra CA certificates for origins whose TLS the proxy terminates.
+    let originTrust: String?
+    /// Made the first time a sandbox has secrets.
+    private var authority: EgressAuthority?
     let logger: Logger
     let recorder: EgressRecorder
     private var served: [String: Served] = [:]
@@ -33,10 +39,13 @@ public actor EgressService {
         "debian": ["deb.debian.org", "security.debian.org"],
     ]
 
-    public init(store: WarrenStore, dataRoot: String, presets: [String: [String]] = EgressService.defaultPresets, logger: Logger) {
+    public init(store: WarrenStore, dataRoot: String, presets: [String: [String]] = EgressService.defaultPresets,
+                secrets: [String: EgressSecret] = [:], originTrust: String? = nil, logger: Logger) {
         self.store = store
         self.socketDirectory = dataRoot + "/egress"
         self.presets = presets
+        self.secrets = secrets
+        self.originTrust = originTrust
         self.logger = logger
         self.recorder = EgressRecorder(store: store, logger: logger)
     }
@@ -54,14 +63,62 @@ public actor EgressService {
             }
             prepared = prepared.allowing(patterns.filter { p in !access.deny.contains { EgressAccess.same($0, p) } })
         }
+        for name in access.secrets {
+            guard let secret = secrets[name] else {
+                let known = secrets.keys.sorted()
+                throw WarrenError(.invalidArgument, "unknown egress secret '\(name.prefix(64))'; "
+                                  + (known.isEmpty ? "this daemon has none (daemon.json: egress-secrets)" : "this daemon has: \(known.joined(separator: ", "))"))
+            }
+            prepared = prepared.allowing(secret.hosts.filter { p in !access.deny.contains { EgressAccess.same($0, p) } })
+        }
         try prepared.validate()
         return prepared
     }
 
-    /// Serves sandbox `id` and returns what its guest gets: the proxy environment and the relay.
-    func open(id: String, access: EgressAccess) async throws -> (env: [String], relay: GuestRelay) {
+    /// Serves sandbox `id` and returns what its guest gets: the proxy environment, the
+    /// relay and, with secrets, the directory of certificates that trust the daemon's CA.
+    func open(id: String, access: EgressAccess) async throws -> (env: [String], relay: GuestRelay, mounts: [MountSpec]) {
         try await listen(id, access: access)
-        return (EgressAccess.environment, GuestRelay(port: EgressAccess.guestPort, socketPath: socketPath(id)))
+        let relay = GuestRelay(port: EgressAccess.guestPort, socketPath: socketPath(id))
+        guard !access.secrets.isEmpty else { return (EgressAccess.environment, relay, []) }
+        return (EgressAccess.environment + EgressAccess.trustEnvironment, relay,
+                [MountSpec(source: trustDirectory, destination: EgressAccess.trustDirectory, readOnly: true, managed: true)])
+    }
+
+    /// `<data-root>/egress/trust`: the bundle guests with secrets trust.
+    var trustDirectory: String { socketDirectory + "/trust" }
+
+    /// The authority, made (with the guests' trust directory) the first time it is needed.
+    func ensureAuthority() throws -> EgressAuthority {
+        if let authority { return authority }
+        let made = try EgressAuthority(directory: socketDirectory + "/ca", extraTrust: originTrust)
+        try WarrenDaemon.makeDirectory(trustDirectory)
+        chmod(trustDirectory, 0o755)
+        let system = ["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt"]
+            .lazy.compactMap { try? String(contentsOfFile: $0, encoding: .utf8) }.first ?? ""
+        for (name, text) in [("warren-egress-ca.crt", made.certificatePEM),
+                             ("ca-certificates.crt", system + (system.hasSuffix("\n") || system.isEmpty ? "" : "\n") + made.certificatePEM)] {
+            let path = trustDirectory + "/" + name
+            guard FileManager.default.createFile(atPath: path + ".tmp", contents: Data(text.utf8), attributes: [.posixPermissions: 0o644]),
+                  rename(path + ".tmp", path) == 0 else {
+                throw WarrenError(.internalError, "cannot write \(path)")
+            }
+        }
+        authority = made
+        return made
+    }
+
+    /// Host → headers of the secrets `access` names.
+    func headers(_ access: EgressAccess) -> [String: [String: String]] {
+        var out: [String: [String: String]] = [:]
+        for name in access.secrets {
+            guard let secret = secrets[name] else { continue }
+            for host in secret.hosts {
+                let key = host.lowercased().hasSuffix(".") ? String(host.lowercased().dropLast()) : host.lowercased()
+                out[key, default: [:]].merge(secret.headers) { _, new in new }
+            }
+        }
+        return out
     }
 
     /// Serves sandbox `id`'s socket with `access`; returns once it accepts connections.
@@ -73,8 +130,9 @@ public actor EgressService {
         await recorder.flush()
         let used = try await store.egress.bytesUsed(sandboxID: id)
         let recorder = self.recorder
+        let authority = access.secrets.isEmpty ? nil : try ensureAuthority()
         let proxy = EgressProxy(
-            policy: try access.policy(), budget: EgressBudget(limit: access.budgetBytes, used: used),
+            policy: try access.policy(), secrets: headers(access), authority: authority, budget: EgressBudget(limit: access.budgetBytes, used: used),
             hostAddresses: HostAddresses.current(),
             resolve: { name in
                 if let fixed = hosts[name] { return [fixed] }

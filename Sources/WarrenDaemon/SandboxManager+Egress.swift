@@ -8,11 +8,12 @@ extension SandboxManager {
     /// environment names it for every scheme.
     func withEgress(_ id: String, _ spec: SandboxSpec) async throws -> SandboxSpec {
         guard let access = spec.egress, let egress else { return spec }
-        let (env, relay) = try await egress.open(id: id, access: access)
+        let (env, relay, mounts) = try await egress.open(id: id, access: access)
         let names = Set(env.map { String($0.prefix { $0 != "=" }) })
         var guest = spec
         guest.env = spec.env.filter { !names.contains(String($0.prefix { $0 != "=" })) } + env
         guest.relays.append(relay)
+        guest.mounts += mounts
         return guest
     }
 

@@ -47,7 +47,8 @@ public struct WarrenDaemon: Sendable {
         let upstreams = try FacadeUpstreams.from(environment: ProcessInfo.processInfo.environment, file: config.llmSettings)
         let facade = LLMFacadeService(upstreams: upstreams, store: store, dataRoot: config.dataRoot, logger: logger)
         let notebooks = try NotebookAccess(dataRoot: config.dataRoot)
-        let egress = EgressService(store: store, dataRoot: config.dataRoot, presets: config.egressPresets, logger: logger)
+        let egress = EgressService(store: store, dataRoot: config.dataRoot, presets: config.egressPresets,
+                                   secrets: config.egressSecrets, originTrust: config.egressTrustFile, logger: logger)
         let manager = SandboxManager(store: store, drivers: drivers, metrics: metrics, images: images, facade: facade,
                                      notebooks: notebooks, egress: egress, mountPolicy: config.mountPolicy,
                                      storageFloor: StorageFloor(path: config.dataRoot, minimumFreeBytes: config.minimumFreeBytes),

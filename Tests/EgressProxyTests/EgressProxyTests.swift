@@ -210,4 +210,30 @@ struct EgressProxyTests {
         for _ in 0..<100 where audit.all.count < 2 { try await Task.sleep(for: .milliseconds(20)) }
         #expect(audit.all.map(\.reason).contains("budget spent"))
     }
+
+    @Test("a secret's headers replace the sandbox's own of the same name; connection headers go; the origin is asked to close")
+    func injecting() throws {
+        let head = "GET /repo.git/info/refs?service=git-upload-pack HTTP/1.1\r\nHost: git.test\r\nauthorization: Basic cGxhY2Vob2xkZXI=\r\n"
+            + "Connection: keep-alive\r\nProxy-Authorization: x\r\nUser-Agent: git/2.39\r\n\r\n"
+        let origin = try ProxyRequestHead.Origin(parsing: Array(head.utf8))
+        let out = String(decoding: origin.injecting(["Authorization": "Basic c2VjcmV0"]), as: UTF8.self)
+        #expect(out == "GET /repo.git/info/refs?service=git-upload-pack HTTP/1.1\r\nHost: git.test\r\nUser-Agent: git/2.39\r\n"
+                + "Authorization: Basic c2VjcmV0\r\nConnection: close\r\n\r\n")
+        for bad in ["GET http://x/ HTTP/1.1\r\n\r\n", "GET / HTTP/2\r\n\r\n", "GET /\r\n\r\n", "GET / HTTP/1.1\r\n: v\r\n\r\n"] {
+            #expect(throws: WarrenError.self, "\(bad)") { try ProxyRequestHead.Origin(parsing: Array(bad.utf8)) }
+        }
+    }
+
+    @Test("the authority is made once per data root, its key readable by the daemon only, and serves names and addresses")
+    func authority() async throws {
+        let dir = NSTemporaryDirectory() + "warren-ca-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let ca = try EgressAuthority(directory: dir)
+        let again = try EgressAuthority(directory: dir)
+        #expect(ca.certificatePEM == again.certificatePEM, "made once per data root")
+        let mode = try FileManager.default.attributesOfItem(atPath: dir + "/ca.key")[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        _ = try ca.serverContext(for: "git.test")
+        #expect(throws: Never.self) { try ca.serverContext(for: "11.99.1.2") }
+    }
 }

@@ -1,15 +1,20 @@
 #!/usr/bin/env python3
 """A git remote for tests: git's own smart-HTTP server (`git http-backend`, run as CGI)
-behind HTTP basic auth, on 127.0.0.1. Serves the repositories under --root; prints its
+behind HTTP basic auth, on 127.0.0.1 (or --host, --port), in TLS with --tls-cert and
+--tls-key. Serves the repositories under --root; prints its
 port on stdout; appends each request's method, path and whether it was authorised to
 --record (JSON lines)."""
-import argparse, base64, http.server, json, os, subprocess, sys, threading
+import argparse, base64, http.server, json, os, ssl, subprocess, sys, threading
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--root", required=True)
 ap.add_argument("--user", required=True)
 ap.add_argument("--password", required=True)
 ap.add_argument("--record", required=True)
+ap.add_argument("--host", default="127.0.0.1")
+ap.add_argument("--port", type=int, default=0)
+ap.add_argument("--tls-cert")
+ap.add_argument("--tls-key")
 args = ap.parse_args()
 expected = "Basic " + base64.b64encode(f"{args.user}:{args.password}".encode()).decode()
 lock = threading.Lock()
@@ -68,6 +73,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
     do_GET = do_POST = handle_any
 
 
-server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+server = http.server.ThreadingHTTPServer((args.host, args.port), Handler)
+if args.tls_cert:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(args.tls_cert, args.tls_key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
 print(server.server_address[1], flush=True)
 server.serve_forever()

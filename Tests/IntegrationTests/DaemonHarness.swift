@@ -19,8 +19,9 @@ final class DaemonHarness: @unchecked Sendable {
     let fileLimit: Int?
     private(set) var process: Process?
 
+    /// `configJSON` is the daemon's config file (`{}` when nil).
     init(user: UInt32? = nil, daemonArguments: [String] = [], daemonEnvironment: [String: String] = [:],
-         fileLimit: Int? = nil) throws {
+         fileLimit: Int? = nil, configJSON: Data? = nil) throws {
         self.fileLimit = fileLimit
         dir = "/tmp/warren-it-\(UUID().uuidString.prefix(8))"
         socket = dir + "/run/warren.sock"
@@ -31,6 +32,7 @@ final class DaemonHarness: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o755])
         if let user { chown(dir, user, user) }
+        if let configJSON { _ = FileManager.default.createFile(atPath: dir + "/daemon.json", contents: configJSON) }
         try start()
     }
 

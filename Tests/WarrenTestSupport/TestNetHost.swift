@@ -47,6 +47,24 @@ public final class TestNetHost: @unchecked Sendable {
     /// Starts `executable` inside the namespace and waits until `port` on `address` accepts.
     @discardableResult
     public func serve(_ executable: String, _ arguments: [String], port: Int, log: String? = nil) throws -> Process {
+        let p = try start(executable, arguments, log: log)
+        try waitAccepting(port, p)
+        return p
+    }
+
+    /// Waits until `port` on `address` accepts, while `process` runs.
+    public func waitAccepting(_ port: Int, _ process: Process) throws {
+        for _ in 0..<400 {
+            if Self.accepts(address, port) { return }
+            if !process.isRunning { break }
+            usleep(25_000)
+        }
+        throw WarrenError(.unavailable, "nothing listens on \(address):\(port) in the test host")
+    }
+
+    /// Starts `executable` inside the namespace.
+    @discardableResult
+    public func start(_ executable: String, _ arguments: [String], log: String? = nil) throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
         p.arguments = ["netns", "exec", namespace, executable] + arguments
@@ -59,12 +77,7 @@ public final class TestNetHost: @unchecked Sendable {
         }
         try p.run()
         servers.append(p)
-        for _ in 0..<200 {
-            if Self.accepts(address, port) { return p }
-            if !p.isRunning { break }
-            usleep(25_000)
-        }
-        throw WarrenError(.unavailable, "\(executable) did not listen on \(address):\(port) in the test host")
+        return p
     }
 
     /// A static file server on `port` for `directory`.

@@ -66,7 +66,7 @@ mv "$work/agents/claude/LICENSE" "$work/agents/claude/LICENSE.claude-agent-sdk"
 (cd "$(dirname "$codex_wheel")" && sha256sum "$(basename "$codex_wheel")") > "$work/agents/codex/SOURCE"
 
 mmdebstrap --variant=minbase --quiet \
-    --include=bash,git,ca-certificates,python3,ripgrep,procps \
+    --include=bash,git,ca-certificates,curl,python3,python3-pip,python3-venv,ripgrep,procps \
     --customize-hook="copy-in $work/agents /opt" \
     --customize-hook='chroot "$1" chown -R root:root /opt/agents' \
     --customize-hook='ln -s /opt/agents/claude/claude "$1"/usr/local/bin/claude' \
