@@ -139,6 +139,8 @@ let package = Package(
         ], path: "Benchmarks/FacadeLatency", swiftSettings: strict),
         .executableTarget(name: "warren-bench-notebook", dependencies: ["BenchSupport"], path: "Benchmarks/NotebookLatency",
                           swiftSettings: strict),
+        .executableTarget(name: "warren-bench-egress", dependencies: ["BenchSupport"], path: "Benchmarks/EgressThroughput",
+                          swiftSettings: strict),
         .executableTarget(name: "warren-bench-agent", dependencies: ["BenchSupport", "Agents", "WarrenCore"],
                           path: "Benchmarks/AgentTurn", swiftSettings: strict),
         .executableTarget(name: "warren-bench-pull", path: "Benchmarks/PullThroughput", exclude: ["make-image.py"],

@@ -29,6 +29,10 @@ public final class EgressProxy: Sendable {
     public static let connectTimeout: TimeAmount = .seconds(10)
     /// How long a client may take to send its request's head.
     public static let headTimeout: Duration = .seconds(30)
+    /// Reads grow to 1 MiB on a busy connection: a download costs fewer hops per byte.
+    static let reads = AdaptiveRecvByteBufferAllocator(minimum: 4096, initial: 65_536, maximum: 1 << 20)
+    /// How long a client may keep a connection open once the origin has ended it.
+    static let lingerAfterOrigin: TimeAmount = .seconds(30)
     /// Connections one proxy carries at once; further ones are closed at once.
     public static let maxConnections = 256
     /// The client connections open now, closed by `closeConnections`.
@@ -93,6 +97,8 @@ public final class EgressProxy: Sendable {
         let server = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelOption(.recvAllocator, value: reads)
+            .childChannelOption(.socketOption(.so_sndbuf), value: 1 << 22)
             .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel,
@@ -234,6 +240,8 @@ public final class EgressProxy: Sendable {
             return try await ClientBootstrap(group: loop)
                 .connectTimeout(Self.connectTimeout)
                 .channelOption(.allowRemoteHalfClosure, value: true)
+                .channelOption(.recvAllocator, value: Self.reads)
+                .channelOption(.socketOption(.so_rcvbuf), value: 1 << 22)
                 .connect(to: socketAddress) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         if let tls {
@@ -260,15 +268,25 @@ public final class EgressProxy: Sendable {
         let received: Int64 = try await upstream.executeThenClose { upstreamIn, upstreamOut in
             let down = Task { () -> Int64 in
                 var count: Int64 = 0
+                var ended = false
                 do {
                     for try await buffer in upstreamIn {
                         count += Int64(buffer.readableBytes)
                         guard budget.charge(buffer.readableBytes) else { break }
                         try await outbound.write(buffer)
                     }
+                    ended = true
                 } catch {}
-                client.channel.close(promise: nil)
                 upstream.channel.close(promise: nil)
+                if ended {
+                    // The origin is done: what is still queued for the client goes out before
+                    // its end of input; a client that then stays is closed after a while.
+                    outbound.finish()
+                    let channel = client.channel
+                    channel.eventLoop.scheduleTask(in: Self.lingerAfterOrigin) { channel.close(promise: nil) }
+                } else {
+                    client.channel.close(promise: nil)
+                }
                 return count
             }
             do {

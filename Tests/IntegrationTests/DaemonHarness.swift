@@ -126,10 +126,10 @@ final class DaemonHarness: @unchecked Sendable {
 
     /// Starts a daemon off the cooperative pool (see `cli`).
     static func launch(user: UInt32? = nil, daemonArguments: [String] = [], daemonEnvironment: [String: String] = [:],
-                       fileLimit: Int? = nil) async throws -> DaemonHarness {
+                       fileLimit: Int? = nil, configJSON: Data? = nil) async throws -> DaemonHarness {
         try await runBlocking {
             try DaemonHarness(user: user, daemonArguments: daemonArguments, daemonEnvironment: daemonEnvironment,
-                              fileLimit: fileLimit)
+                              fileLimit: fileLimit, configJSON: configJSON)
         }
     }
 

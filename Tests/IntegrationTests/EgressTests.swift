@@ -140,7 +140,8 @@ struct EgressTests {
         let image = try await TestDocker.testImage()
         let web = try await runBlocking { try WebHost() }
         defer { web.stop() }
-        let d = try await DaemonHarness.launch()
+        let config = #"{"egress-secrets": {"webcred": {"hosts": ["secure.test"], "headers": {"Authorization": "Bearer not-in-the-guest"}}}}"#
+        let d = try await DaemonHarness.launch(configJSON: Data(config.utf8))
         let owner = "warren.owner=" + NativeDriver.cgroupParent(dataRoot: d.dataRoot)
         defer { TestDocker.removeLabelled(owner); d.cleanUp() }
         let run = try await d.cli(["run", "-d", "--name", "dk", "--driver", "docker", "--allow-host", "web.test"] + web.hostFlags
@@ -156,5 +157,34 @@ struct EgressTests {
         #expect(try await Self.proxyAnswer(d, "dk", "http://other.test:8080/hello.txt").contains("hello from the test host"))
         let audit = try await Self.egress(d, "dk")
         #expect(audit.connections.contains { $0.host == "web.test" && $0.allowed } && audit.connections.contains { !$0.allowed })
+
+        // With a secret, the container trusts the daemon's CA (bundle mounted read-only) and holds no secret.
+        #expect(try await d.cli(["run", "-d", "--name", "dks", "--driver", "docker", "--egress-secret", "webcred", image,
+                                 "--", "/bin/sleep", "600"]).status == 0)
+        let trust = try await d.cli(["exec", "dks", "--", "/bin/sh", "-c",
+                                     "echo $SSL_CERT_FILE $NODE_EXTRA_CA_CERTS; grep -c BEGIN /run/warren-egress/warren-egress-ca.crt; "
+                                     + "touch /run/warren-egress/x 2>/dev/null || echo read-only; env | grep -c not-in-the-guest"])
+        #expect(trust.stdout == "/run/warren-egress/ca-certificates.crt /run/warren-egress/warren-egress-ca.crt\n1\nread-only\n0\n", "\(trust.stdout) \(trust.stderr)")
+        let ca = try String(contentsOfFile: d.dataRoot + "/egress/ca/ca.pem", encoding: .utf8)
+        #expect(try await d.cli(["exec", "dks", "--", "/bin/cat", "/run/warren-egress/warren-egress-ca.crt"]).stdout == ca)
+    }
+
+    @Test("agent run --allow-host: the agent's turns reach the allowed host through its sandbox's proxy and nothing else")
+    func agentEgress() async throws {
+        let web = try await runBlocking { try WebHost() }
+        defer { web.stop() }
+        let d = try await DaemonHarness.launch()
+        defer { d.cleanUp() }
+        let script = #"wget -q -O - http://web.test:8080/hello.txt; printf 'GET http://other.test:8080/ HTTP/1.1\r\n\r\n' | nc 127.0.0.1 9401"#
+        let run = try await d.cli(["agent", "run", "--name", "fetcher", "--provider", "command", "--rootfs", try TestRootfs.path(),
+                                   "--allow-host", "web.test:8080"] + web.hostFlags + ["fetch", "--", "/bin/sh", "-c", script, "sh"])
+        #expect(run.status == 0, "\(run.stdout) \(run.stderr)")
+        #expect(run.stdout.contains("hello from the test host"), "\(run.stdout)")
+        #expect(run.stdout.contains("host other.test:8080 is not allowed for this sandbox"), "\(run.stdout)")
+        let info = try WarrenJSON.decoder().decode(AgentInfo.self, from: Data(try await d.cli(["agent", "inspect", "fetcher"]).stdout.utf8))
+        let sandbox = try #require(info.sandboxID)
+        let audit = try await Self.egress(d, sandbox)
+        #expect(audit.access?.allow == ["web.test:8080"])
+        #expect(audit.connections.contains { $0.host == "web.test" && $0.allowed } && audit.connections.contains { $0.host == "other.test" && !$0.allowed })
     }
 }
