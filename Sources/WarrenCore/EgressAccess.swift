@@ -85,6 +85,9 @@ public struct EgressAccess: Codable, Sendable, Equatable {
     /// Where a sandbox with secrets finds the daemon's egress CA: the system's roots with
     /// it (`ca-certificates.crt`) and the CA alone (`warren-egress-ca.crt`).
     public static let trustDirectory = "/run/warren-egress"
+    /// The system's CA bundle (Debian, Ubuntu, Alpine), which a sandbox with secrets gets
+    /// as the host's roots plus the daemon's CA.
+    public static let systemBundle = "/etc/ssl/certs/ca-certificates.crt"
 
     /// What a sandbox with secrets gets besides `environment`: every common TLS stack
     /// pointed at the bundle that trusts the daemon's CA.

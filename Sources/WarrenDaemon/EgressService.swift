@@ -82,7 +82,10 @@ public actor EgressService {
         let relay = GuestRelay(port: EgressAccess.guestPort, socketPath: socketPath(id))
         guard !access.secrets.isEmpty else { return (EgressAccess.environment, relay, []) }
         return (EgressAccess.environment + EgressAccess.trustEnvironment, relay,
-                [MountSpec(source: trustDirectory, destination: EgressAccess.trustDirectory, readOnly: true, managed: true)])
+                [MountSpec(source: trustDirectory, destination: EgressAccess.trustDirectory, readOnly: true, managed: true),
+                 // The system store too, for clients that read no variable (GnuTLS, Go, Java's defaults).
+                 MountSpec(source: trustDirectory + "/ca-certificates.crt", destination: EgressAccess.systemBundle,
+                           readOnly: true, managed: true)])
     }
 
     /// `<data-root>/egress/trust`: the bundle guests with secrets trust.

@@ -82,6 +82,9 @@ struct EgressClientTests {
             + "--index-url http://pypi.test:8080/simple --trusted-host pypi.test warren-egress-demo 2>&1"
         let installed = try await Self.sh(d, "pip", install + " && /tmp/v/bin/python -c 'import warren_egress_demo as m; print(m.VALUE)'")
         #expect(installed.stdout.hasSuffix("installed through the proxy\n"), "\(installed.stdout) \(installed.stderr)")
+        // curl through the same port speaking SOCKS5, the name resolved by the proxy.
+        let socks = try await Self.sh(d, "pip", "curl -sS -x socks5h://127.0.0.1:9401 http://pypi.test:8080/simple/warren-egress-demo/")
+        #expect(socks.stdout.contains("warren_egress_demo-1.0-py3-none-any.whl"), "\(socks.stdout) \(socks.stderr)")
 
         #expect(try await d.cli(["network", "deny", "pip", "pypi.test:8080"]).status == 0)
         let refused = try await Self.sh(d, "pip", "/tmp/v/bin/pip uninstall -q -y warren-egress-demo; "
@@ -94,9 +97,14 @@ struct EgressClientTests {
             except e.HTTPError as x: print(x.code, x.read().decode())"
             """)
         #expect(why.stdout.contains("403") && why.stdout.contains("host pypi.test:8080 is not allowed for this sandbox"), "\(why.stdout) \(why.stderr)")
+        let curl = try await Self.sh(d, "pip", "curl -sS -w ' %{http_code}' http://pypi.test:8080/simple/")
+        #expect(curl.stdout == "warren egress: host pypi.test:8080 is not allowed for this sandbox\n 403", "\(curl.stdout)")
+        let socksDenied = try await Self.sh(d, "pip", "curl -sS -x socks5h://127.0.0.1:9401 http://pypi.test:8080/ 2>&1")
+        #expect(socksDenied.status != 0 && socksDenied.stdout.contains("SOCKS"), "SOCKS reply 2: \(socksDenied.stdout)")
         let audit = try WarrenJSON.decoder().decode(SandboxEgress.self, from: Data(try await d.cli(["egress", "--json", "pip"]).stdout.utf8))
         #expect(audit.connections.contains { $0.host == "pypi.test" && $0.allowed && $0.bytesIn > 500 })
         #expect(audit.connections.contains { $0.host == "pypi.test" && !$0.allowed })
+        #expect(audit.connections.contains { $0.host == "pypi.test" && $0.via == "socks" && $0.allowed })
     }
 
     @Test("git clones over HTTPS with a token the proxy adds at the edge; the sandbox never holds it; without the secret the clone is refused")
@@ -109,6 +117,10 @@ struct EgressClientTests {
         #expect(run.status == 0, "\(run.stderr)")
         let clone = try await Self.sh(d, "git", "GIT_TERMINAL_PROMPT=0 git clone -q https://git.test:8443/proj.git /tmp/c 2>&1 && cat /tmp/c/README")
         #expect(clone.stdout == "cloned through the edge\n", "\(clone.stdout) \(clone.stderr)")
+        // A client that reads none of the variables trusts the daemon's CA through the system store.
+        let curl = try await Self.sh(d, "git", "env -u SSL_CERT_FILE -u CURL_CA_BUNDLE curl -sS -o /dev/null -w '%{http_code}' "
+                                     + "'https://git.test:8443/proj.git/info/refs?service=git-upload-pack' 2>&1")
+        #expect(curl.stdout == "200", "\(curl.stdout) \(curl.stderr)")
         // Nothing the sandbox can read holds the password: not its environment, files or the trust bundle.
         let search = try await Self.sh(d, "git", "env; cat /run/warren-egress/*; grep -rs '\(Self.password)' / --exclude-dir=proc --exclude-dir=sys -l; true")
         #expect(!search.stdout.contains(Self.password), "the secret is visible in the sandbox")

@@ -167,6 +167,8 @@ struct EgressTests {
         #expect(trust.stdout == "/run/warren-egress/ca-certificates.crt /run/warren-egress/warren-egress-ca.crt\n1\nread-only\n0\n", "\(trust.stdout) \(trust.stderr)")
         let ca = try String(contentsOfFile: d.dataRoot + "/egress/ca/ca.pem", encoding: .utf8)
         #expect(try await d.cli(["exec", "dks", "--", "/bin/cat", "/run/warren-egress/warren-egress-ca.crt"]).stdout == ca)
+        #expect(try await d.cli(["exec", "dks", "--", "/bin/cat", "/etc/ssl/certs/ca-certificates.crt"]).stdout.hasSuffix(ca),
+                "the system store trusts the CA too")
     }
 
     @Test("agent run --allow-host: the agent's turns reach the allowed host through its sandbox's proxy and nothing else")
