@@ -23,12 +23,20 @@ extension EgressProxy {
             return
         }
         audit.address = address.description
-        // The tunnel's answer goes out in plain text before TLS sits in front of the connection.
-        try await client.channel.writeAndFlush(ByteBuffer(string: "HTTP/1.1 200 Connection Established\r\n\r\n")).get()
+        // TLS goes in front of the connection first, and the tunnel's answer is written
+        // below it in plain text, in the same turn of the event loop: the client's
+        // ClientHello, sent once it reads the answer, can only ever reach the TLS handler.
         let context = try authority.serverContext(for: host)
         let channel = client.channel
-        try await channel.eventLoop.submit {
-            try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context), position: .first)
+        try await channel.eventLoop.flatSubmit {
+            do {
+                let tls = NIOSSLServerHandler(context: context)
+                try channel.pipeline.syncOperations.addHandler(tls, position: .first)
+                let below = try channel.pipeline.syncOperations.context(handler: tls)
+                return below.writeAndFlush(NIOAny(ByteBuffer(string: "HTTP/1.1 200 Connection Established\r\n\r\n")))
+            } catch {
+                return channel.eventLoop.makeFailedFuture(error)
+            }
         }.get()
         let head: (ProxyRequestHead.Origin, [UInt8])
         do {

@@ -34,7 +34,14 @@ struct PauseProgramTests {
         var pid: pid_t = 0
         let argv: [UnsafeMutablePointer<CChar>?] = [strdup(path), nil]
         defer { argv.forEach { free($0) } }
-        #expect(posix_spawn(&pid, path, nil, nil, argv, nil) == 0)
+        // Another test's process started at the moment the file was written may still hold
+        // it open for writing (ETXTBSY) until that process execs: try again briefly.
+        var rc = posix_spawn(&pid, path, nil, nil, argv, nil)
+        for _ in 0..<100 where rc == ETXTBSY {
+            usleep(20_000)
+            rc = posix_spawn(&pid, path, nil, nil, argv, nil)
+        }
+        #expect(rc == 0)
         // Still alive and asleep after a while; then killed as `docker kill` does.
         usleep(200_000)
         let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)

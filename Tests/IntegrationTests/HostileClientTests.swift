@@ -121,6 +121,9 @@ struct HostileClientTests {
         // Root's CLI on the socket is served while they are open.
         let ps = try await d.cli(["ps"])
         #expect(ps.status == 0, "\(ps.stderr)")
+        // The connections past the per-peer cap are refused and closed as they come; under
+        // load that may lag a little behind the test's 300 connects.
+        for _ in 0..<50 where openDescriptors(pid) >= baseline + 100 { try await Task.sleep(for: .milliseconds(100)) }
         #expect(openDescriptors(pid) < baseline + 100, "the daemon holds \(openDescriptors(pid)) descriptors")
         // Silent connections are closed once their header timeout passes.
         var open = openDescriptors(pid)

@@ -7,7 +7,7 @@ import WarrenCore
 struct SandboxRepositoryTests {
     @Test func migrationsApplyAndDatabaseIsWAL() async throws {
         let (store, dir) = try makeStore()
-        #expect(try await store.appliedMigrations() == ["v1-sandboxes-events", "v2-llm-facade", "v3-agents", "v4-agent-raw-lines"])
+        #expect(try await store.appliedMigrations() == ["v1-sandboxes-events", "v2-llm-facade", "v3-agents", "v4-agent-raw-lines", "v5-egress"])
         // Opening the same file again runs no migration twice and keeps the data.
         try await store.sandboxes.insert(sandbox("a1"))
         let reopened = try WarrenStore(path: dir + "/warren.db", logger: .init(label: "test"))
