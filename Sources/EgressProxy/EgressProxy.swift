@@ -130,7 +130,9 @@ public final class EgressProxy: Sendable {
                 try await Task.sleep(for: Self.headTimeout)
                 client.channel.close(promise: nil)
             }
-            guard let first = try await requests.next(), first.readableBytes > 0 else { deadline.cancel(); return }
+            // However the head phase ends (a refusal, an error, the client leaving).
+            defer { deadline.cancel() }
+            guard let first = try await requests.next(), first.readableBytes > 0 else { return }
             let opening = Array(first.readableBytesView)
             if opening[0] == SOCKS5.version {
                 let request = try await SOCKS5.handshake(opening, &requests, outbound)

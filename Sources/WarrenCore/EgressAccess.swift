@@ -97,22 +97,23 @@ public struct EgressAccess: Codable, Sendable, Equatable {
             + ["NODE_EXTRA_CA_CERTS=\(trustDirectory)/warren-egress-ca.crt"]
     }
 
-    /// `allow` with `pattern` added (and taken out of `deny`).
-    public func allowing(_ patterns: [String]) -> EgressAccess {
-        var next = self
-        for p in patterns {
-            next.deny.removeAll { Self.same($0, p) }
-            if !next.allow.contains(where: { Self.same($0, p) }) { next.allow.append(p) }
-        }
-        return next
-    }
+    /// `allow` with `patterns` added (and taken out of `deny`).
+    public func allowing(_ patterns: [String]) -> EgressAccess { moving(patterns, into: \.allow, outOf: \.deny) }
 
-    /// `deny` with `pattern` added (and taken out of `allow`).
-    public func denying(_ patterns: [String]) -> EgressAccess {
+    /// `deny` with `patterns` added (and taken out of `allow`).
+    public func denying(_ patterns: [String]) -> EgressAccess { moving(patterns, into: \.deny, outOf: \.allow) }
+
+    /// Moves `patterns` into one list and out of the other, matching rules rather than
+    /// spellings; each pattern is parsed once, so a long list costs no more than its length.
+    private func moving(_ patterns: [String], into: WritableKeyPath<EgressAccess, [String]>,
+                        outOf: WritableKeyPath<EgressAccess, [String]>) -> EgressAccess {
         var next = self
+        let moved = Set(patterns.compactMap { try? EgressRule(parsing: $0) })
+        next[keyPath: outOf].removeAll { (try? EgressRule(parsing: $0)).map(moved.contains) ?? false }
+        var present = Set(next[keyPath: into].compactMap { try? EgressRule(parsing: $0) })
         for p in patterns {
-            next.allow.removeAll { Self.same($0, p) }
-            if !next.deny.contains(where: { Self.same($0, p) }) { next.deny.append(p) }
+            guard let rule = try? EgressRule(parsing: p) else { next[keyPath: into].append(p); continue }
+            if present.insert(rule).inserted { next[keyPath: into].append(p) }
         }
         return next
     }

@@ -50,8 +50,8 @@ public struct EgressPolicy: Codable, Sendable, Equatable {
 }
 
 /// One allow rule.
-public struct EgressRule: Codable, Sendable, Equatable, CustomStringConvertible {
-    public enum Target: Codable, Sendable, Equatable {
+public struct EgressRule: Codable, Sendable, Hashable, CustomStringConvertible {
+    public enum Target: Codable, Sendable, Hashable {
         /// Exactly this host name.
         case host(String)
         /// Every name below this domain (not the domain itself).

@@ -116,8 +116,9 @@ public actor EgressService {
         var out: [String: [String: String]] = [:]
         for name in access.secrets {
             guard let secret = secrets[name] else { continue }
+            // Keyed by the name as the rules normalise it (validated at start: names only).
             for host in secret.hosts {
-                let key = host.lowercased().hasSuffix(".") ? String(host.lowercased().dropLast()) : host.lowercased()
+                guard case .host(let key)? = try? EgressRule(parsing: host).target else { continue }
                 out[key, default: [:]].merge(secret.headers) { _, new in new }
             }
         }

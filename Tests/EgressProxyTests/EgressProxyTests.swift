@@ -185,6 +185,9 @@ struct EgressProxyTests {
         let get = "GET /s HTTP/1.1\r\nHost: o\r\n\r\n"
         let (method, reply, out) = try await socks(socket, request: [5, 1, 0, 1, 127, 0, 0, 1] + Self.port(origin.port), payload: get)
         #expect(method == [5, 0] && reply.prefix(2) == [5, 0] && out.hasSuffix("hello"), "\(method) \(reply) \(out)")
+        let originName = Array("origin.test".utf8)
+        let (_, byName, named) = try await socks(socket, request: [5, 1, 0, 3, UInt8(originName.count)] + originName + Self.port(origin.port), payload: get)
+        #expect(byName.prefix(2) == [5, 0] && named.hasSuffix("hello"), "by name: \(byName) \(named)")
         let name = Array("denied.test".utf8)
         let (_, refused, _) = try await socks(socket, request: [5, 1, 0, 3, UInt8(name.count)] + name + [0, 80], payload: "")
         #expect(refused.prefix(2) == [5, 2], "not allowed by the rules: \(refused)")
@@ -192,9 +195,10 @@ struct EgressProxyTests {
         #expect(bind.prefix(2) == [5, 7], "BIND is not supported: \(bind)")
         let (noAuth, _, _) = try await socks(socket, methods: [2], request: [], payload: "")
         #expect(noAuth == [5, 0xFF], "only no-authentication is offered")
-        for _ in 0..<100 where audit.all.count < 2 { try await Task.sleep(for: .milliseconds(20)) }
+        for _ in 0..<100 where audit.all.count < 3 { try await Task.sleep(for: .milliseconds(20)) }
         let socksEntries = audit.all.filter { $0.via == "socks" }
         #expect(socksEntries.contains { $0.allowed && $0.bytesIn > 0 } && socksEntries.contains { !$0.allowed && $0.host == "denied.test" })
+        #expect(socksEntries.contains { $0.allowed && $0.host == "origin.test" && $0.address == "127.0.0.1" })
     }
 
     @Test("a byte budget: the connection that crosses it is cut, the next one is refused with a clear answer")
