@@ -166,8 +166,10 @@ public actor AgentManager {
             delivered = (-1, "\(error)")
         }
         guard delivered.code == 0 else {
-            try await finish(id, state: .failed, because: "turn \(number) could not be started: \(delivered.output.prefix(300))")
-            throw WarrenError(.internalError, "agent session \(id.prefix(12)): turn \(number) could not be started")
+            let why = "turn \(number) could not be started (exit \(delivered.code)): "
+                + delivered.output.prefix(300).split(whereSeparator: \.isNewline).joined(separator: " | ")
+            try await finish(id, state: .failed, because: why)
+            throw WarrenError(.internalError, "agent session \(id.prefix(12)): \(why)")
         }
         return asStarted
     }
